@@ -1,0 +1,67 @@
+// StoreClient: typed calls to one TinyKV store's raw KV API over gRPC.
+//
+// This is the direct-to-store layer; the routing client (region cache,
+// scheduler, retries) will be built on it. Results are typed:
+//   - a value, not-found (nullopt) or OK;
+//   - kInvalidArgument, kBusy, kIOError... as the server reported them;
+//   - kUnavailable when the store cannot be reached (nothing was done);
+//   - kDeadlineExceeded when the deadline passed after the request was sent:
+//     for a write, the outcome is unknown (it may or may not have applied).
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace tinykv::client {
+
+struct KvPair {
+  std::string key;
+  std::string value;
+  friend bool operator==(const KvPair&, const KvPair&) = default;
+};
+
+struct StoreClientOptions {
+  // Per-call deadline.
+  std::chrono::milliseconds timeout{10000};
+  // Largest response accepted (a scan of large values can be big).
+  int max_receive_message_size = 64 << 20;
+};
+
+class StoreClient {
+ public:
+  // Connects lazily: construction never fails; the first call reports an
+  // unreachable address as kUnavailable.
+  explicit StoreClient(const std::string& address, StoreClientOptions options = {});
+  ~StoreClient();
+
+  // `cf` is "default", "lock" or "write" ("" means default).
+  Result<std::optional<std::string>> RawGet(std::string_view cf, std::string_view key);
+  Status RawPut(std::string_view cf, std::string_view key, std::string_view value);
+  Status RawDelete(std::string_view cf, std::string_view key);
+  // Up to `limit` pairs with key >= start, ascending.
+  Result<std::vector<KvPair>> RawScan(std::string_view cf, std::string_view start, uint32_t limit);
+
+  // OK when the store's health service says SERVING; kUnavailable otherwise.
+  Status Health();
+
+ private:
+  struct Stubs;
+  const std::string address_;
+  const StoreClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Stubs> stubs_;
+};
+
+}  // namespace tinykv::client

@@ -1,0 +1,181 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "common/log.h"
+
+namespace tinykv::server {
+namespace {
+
+using Setter = std::function<Status(const toml::node&, Config&)>;
+
+Result<std::string> AsString(const toml::node& n) {
+  if (auto v = n.value<std::string>()) return *v;
+  return Status::InvalidArgument("expected a string");
+}
+
+Result<bool> AsBool(const toml::node& n) {
+  if (auto v = n.value_exact<bool>()) return *v;
+  return Status::InvalidArgument("expected true or false");
+}
+
+// A size is an integer number of bytes or a string with a unit.
+Result<size_t> AsSize(const toml::node& n) {
+  if (auto v = n.value_exact<int64_t>()) {
+    if (*v < 0) return Status::InvalidArgument("must not be negative");
+    return static_cast<size_t>(*v);
+  }
+  if (auto s = n.value_exact<std::string>()) return ParseByteSize(*s);
+  return Status::InvalidArgument("expected a size such as 4096 or \"8MiB\"");
+}
+
+Result<std::chrono::milliseconds> AsDuration(const toml::node& n) {
+  if (auto s = n.value_exact<std::string>()) return ParseDuration(*s);
+  return Status::InvalidArgument("expected a duration such as \"10s\" or \"500ms\"");
+}
+
+template <typename T, typename Parse>
+Setter Field(Parse parse, T Config::*member) {
+  return [parse, member](const toml::node& n, Config& c) -> Status {
+    auto v = parse(n);
+    if (!v.ok()) return v.status();
+    c.*member = static_cast<T>(*v);
+    return Status::OK();
+  };
+}
+
+// Every key the file may hold, as "section.key".
+const std::map<std::string, Setter>& Fields() {
+  static const auto* fields = new std::map<std::string, Setter>{
+      {"server.addr", Field(AsString, &Config::addr)},
+      {"server.data-dir", Field(AsString, &Config::data_dir)},
+      {"server.standalone", Field(AsBool, &Config::standalone)},
+      {"server.max-message-size", Field(AsSize, &Config::max_message_size)},
+      {"server.shutdown-timeout", Field(AsDuration, &Config::shutdown_timeout)},
+      {"storage.sync-write", Field(AsBool, &Config::sync_write)},
+      {"storage.block-cache-size", Field(AsSize, &Config::block_cache_size)},
+      {"storage.max-pending-write-size", Field(AsSize, &Config::max_pending_write_size)},
+      {"limits.max-key-size", Field(AsSize, &Config::max_key_size)},
+      {"limits.max-value-size", Field(AsSize, &Config::max_value_size)},
+      {"limits.max-scan-limit",
+       [](const toml::node& n, Config& c) -> Status {
+         auto v = n.value_exact<int64_t>();
+         if (!v || *v < 0 || *v > UINT32_MAX) return Status::InvalidArgument("expected a count");
+         c.max_scan_limit = static_cast<uint32_t>(*v);
+         return Status::OK();
+       }},
+      {"log.level", Field(AsString, &Config::log_level)},
+      {"log.file", Field(AsString, &Config::log_file)},
+  };
+  return *fields;
+}
+
+}  // namespace
+
+Result<size_t> ParseByteSize(std::string_view text) {
+  size_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data()) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a size", text));
+  }
+  std::string_view unit(end, text.data() + text.size() - end);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  static const std::map<std::string_view, size_t> kUnits = {
+      {"", 1},          {"B", 1},          {"KB", 1ull << 10}, {"KiB", 1ull << 10},
+      {"MB", 1ull << 20}, {"MiB", 1ull << 20}, {"GB", 1ull << 30}, {"GiB", 1ull << 30},
+  };
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) {
+    return Status::InvalidArgument(fmt::format("unknown size unit '{}' in '{}' (B, KiB, MiB, GiB)", unit, text));
+  }
+  if (number > SIZE_MAX / it->second) return Status::InvalidArgument(fmt::format("size '{}' is too large", text));
+  return number * it->second;
+}
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  int64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data() || number < 0) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a duration", text));
+  }
+  std::string_view unit(end, text.data() + text.size() - end);
+  if (unit == "ms") return std::chrono::milliseconds(number);
+  if (unit == "s") return std::chrono::milliseconds(number * 1000);
+  if (unit == "m") return std::chrono::milliseconds(number * 60'000);
+  return Status::InvalidArgument(fmt::format("unknown duration unit in '{}' (ms, s, m)", text));
+}
+
+Result<Config> ParseConfig(std::string_view toml_text, const std::string& origin, Config base) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return Status::InvalidArgument(
+        fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
+  }
+  for (const auto& [section, node] : root) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      return Status::InvalidArgument(
+          fmt::format("{}: '{}' must be a section ([{}])", origin, section.str(), section.str()));
+    }
+    for (const auto& [key, value] : *table) {
+      std::string name = fmt::format("{}.{}", section.str(), key.str());
+      auto field = Fields().find(name);
+      if (field == Fields().end()) {
+        return Status::InvalidArgument(fmt::format("{}: unknown key '{}'", origin, name));
+      }
+      Status s = field->second(value, base);
+      if (!s.ok()) {
+        return Status::InvalidArgument(
+            fmt::format("{}:{}: {}: {}", origin, value.source().begin.line, name, s.message()));
+      }
+    }
+  }
+  return base;
+}
+
+Result<Config> LoadConfigFile(const std::string& path, Config base) {
+  std::string text;
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return Status::IOError(fmt::format("cannot read config file {}", path));
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    bool failed = std::ferror(f);
+    std::fclose(f);
+    if (failed) return Status::IOError(fmt::format("error reading config file {}", path));
+  }
+  return ParseConfig(text, path, std::move(base));
+}
+
+Status ValidateConfig(const Config& c) {
+  auto invalid = [](std::string msg) { return Status::InvalidArgument(std::move(msg)); };
+  if (c.addr.empty() || c.addr.rfind(':') == std::string::npos) {
+    return invalid(fmt::format("server.addr '{}' must be HOST:PORT", c.addr));
+  }
+  if (c.data_dir.empty()) return invalid("server.data-dir must not be empty");
+  if (c.max_key_size == 0) return invalid("limits.max-key-size must be at least 1");
+  if (c.max_value_size == 0) return invalid("limits.max-value-size must be at least 1");
+  if (c.max_scan_limit == 0) return invalid("limits.max-scan-limit must be at least 1");
+  // A put of the largest key and value, plus the request's framing.
+  constexpr size_t kEnvelope = 4096;
+  if (c.max_message_size < c.max_key_size + c.max_value_size + kEnvelope) {
+    return invalid(fmt::format(
+        "server.max-message-size ({}) must exceed limits.max-key-size + limits.max-value-size "
+        "+ 4KiB ({}), or the largest valid put could not be sent",
+        c.max_message_size, c.max_key_size + c.max_value_size + kEnvelope));
+  }
+  if (c.max_message_size > (1u << 30)) return invalid("server.max-message-size must be at most 1GiB");
+  TKV_RETURN_IF_ERROR(ValidateLogLevel(c.log_level));
+  return Status::OK();
+}
+
+}  // namespace tinykv::server

@@ -1,0 +1,54 @@
+// tinykv-server configuration: defaults, then a TOML file, then command-line
+// flags (flags win). Every limit the server enforces is a named value here.
+// docs/operations.md lists every key; config/tinykv.toml is a commented example.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+
+namespace tinykv::server {
+
+struct Config {
+  // [server]
+  std::string addr = "127.0.0.1:20160";  // host:port to serve gRPC on; port 0 picks a free one
+  std::string data_dir = "./data";       // all on-disk state lives under this folder
+  bool standalone = false;               // single node without Raft (the only mode so far)
+  size_t max_message_size = 16u << 20;   // largest gRPC request accepted, and largest scan response
+  std::chrono::milliseconds shutdown_timeout{10000};  // grace period for in-flight requests
+
+  // [storage]
+  bool sync_write = true;                 // fsync before acknowledging a write
+  size_t block_cache_size = 256u << 20;   // RocksDB block cache
+  size_t max_pending_write_size = 64u << 20;  // queued write bytes before ServerIsBusy
+
+  // [limits]
+  size_t max_key_size = 4u << 10;
+  size_t max_value_size = 8u << 20;
+  uint32_t max_scan_limit = 10000;  // RawScan limits above this are rejected
+
+  // [log]
+  std::string log_level = "info";
+  std::string log_file;  // empty: stderr
+};
+
+// Reads a TOML file over `base`. Unknown sections or keys are errors (a typo
+// must not silently fall back to a default).
+// Errors: kIOError (cannot read), kInvalidArgument (syntax, unknown key, bad value).
+Result<Config> LoadConfigFile(const std::string& path, Config base = {});
+
+// Same, from TOML text; `origin` names it in error messages.
+Result<Config> ParseConfig(std::string_view toml_text, const std::string& origin, Config base = {});
+
+// Checks values and their relations (a maximal put must fit in a message).
+Status ValidateConfig(const Config& config);
+
+// "16MiB", "4KiB", "512", "1GB" (units are powers of 1024, as in TiKV).
+Result<size_t> ParseByteSize(std::string_view text);
+// "500ms", "10s", "2m".
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+}  // namespace tinykv::server

@@ -1,0 +1,154 @@
+#include "server/config.h"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "testing/temp_dir.h"
+
+namespace tinykv::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ConfigTest, DefaultsAreValid) {
+  Config c;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_EQ(c.max_key_size, 4096u);
+  EXPECT_EQ(c.max_value_size, 8u << 20);
+}
+
+TEST(ConfigTest, ParsesEveryKey) {
+  auto c = ParseConfig(R"(
+[server]
+addr = "127.0.0.1:0"
+data-dir = "/tmp/x"
+standalone = true
+max-message-size = "32MiB"
+shutdown-timeout = "3s"
+
+[storage]
+sync-write = false
+block-cache-size = "64MiB"
+max-pending-write-size = 1048576
+
+[limits]
+max-key-size = "1KiB"
+max-value-size = "1MiB"
+max-scan-limit = 500
+
+[log]
+level = "debug"
+file = "/tmp/x.log"
+)",
+                       "test.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->addr, "127.0.0.1:0");
+  EXPECT_EQ(c->data_dir, "/tmp/x");
+  EXPECT_TRUE(c->standalone);
+  EXPECT_EQ(c->max_message_size, 32u << 20);
+  EXPECT_EQ(c->shutdown_timeout, 3000ms);
+  EXPECT_FALSE(c->sync_write);
+  EXPECT_EQ(c->block_cache_size, 64u << 20);
+  EXPECT_EQ(c->max_pending_write_size, 1u << 20);
+  EXPECT_EQ(c->max_key_size, 1024u);
+  EXPECT_EQ(c->max_value_size, 1u << 20);
+  EXPECT_EQ(c->max_scan_limit, 500u);
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_file, "/tmp/x.log");
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+}
+
+TEST(ConfigTest, FileValuesOverrideOnlyWhatTheyName) {
+  Config base;
+  base.addr = "10.0.0.1:1";
+  auto c = ParseConfig("[limits]\nmax-scan-limit = 7\n", "t", base);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->addr, "10.0.0.1:1");
+  EXPECT_EQ(c->max_scan_limit, 7u);
+}
+
+TEST(ConfigTest, UnknownKeyIsAnError) {
+  auto c = ParseConfig("[limits]\nmax-key-sise = 10\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("limits.max-key-sise"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, UnknownSectionAndTopLevelValueAreErrors) {
+  EXPECT_FALSE(ParseConfig("[nope]\nx = 1\n", "t").ok());
+  auto c = ParseConfig("addr = \"x:1\"\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("must be a section"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, WrongTypeNamesKeyAndLine) {
+  auto c = ParseConfig("[server]\n\nstandalone = \"yes\"\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("t.toml:3"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("server.standalone"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, SyntaxErrorHasPosition) {
+  auto c = ParseConfig("[server\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("t.toml:1"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, ByteSizes) {
+  EXPECT_EQ(*ParseByteSize("4096"), 4096u);
+  EXPECT_EQ(*ParseByteSize("4KiB"), 4096u);
+  EXPECT_EQ(*ParseByteSize("4 KB"), 4096u);
+  EXPECT_EQ(*ParseByteSize("8MiB"), 8u << 20);
+  EXPECT_EQ(*ParseByteSize("1GB"), 1u << 30);
+  EXPECT_FALSE(ParseByteSize("8 parsecs").ok());
+  EXPECT_FALSE(ParseByteSize("MiB").ok());
+  EXPECT_FALSE(ParseByteSize("-1").ok());
+  EXPECT_FALSE(ParseByteSize("99999999999999GiB").ok());
+  EXPECT_FALSE(ParseConfig("[limits]\nmax-key-size = -5\n", "t").ok());
+}
+
+TEST(ConfigTest, Durations) {
+  EXPECT_EQ(*ParseDuration("250ms"), 250ms);
+  EXPECT_EQ(*ParseDuration("10s"), 10000ms);
+  EXPECT_EQ(*ParseDuration("2m"), 120000ms);
+  EXPECT_FALSE(ParseDuration("10").ok());
+  EXPECT_FALSE(ParseDuration("1h").ok());
+}
+
+TEST(ConfigTest, ValidationCatchesBadValues) {
+  Config c;
+  c.max_key_size = 0;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config();
+  c.addr = "localhost";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config();
+  c.log_level = "loud";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config();
+  c.max_scan_limit = 0;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, MessageSizeMustFitTheLargestPut) {
+  Config c;
+  c.max_value_size = 16u << 20;  // default message size is 16 MiB
+  Status s = ValidateConfig(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("max-message-size"), std::string::npos) << s;
+  c.max_message_size = 17u << 20;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, LoadFromFile) {
+  testing::TempDir dir;
+  std::ofstream(dir.Join("c.toml")) << "[server]\naddr = \"127.0.0.1:9\"\n";
+  auto c = LoadConfigFile(dir.Join("c.toml"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->addr, "127.0.0.1:9");
+  EXPECT_EQ(LoadConfigFile(dir.Join("missing.toml")).status().code(), Code::kIOError);
+}
+
+}  // namespace
+}  // namespace tinykv::server

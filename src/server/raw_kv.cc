@@ -1,0 +1,135 @@
+#include "server/raw_kv.h"
+
+#include <fmt/format.h>
+
+namespace tinykv::server {
+
+using storage::Cf;
+
+Result<Cf> ParseClientCf(const std::string& name) {
+  if (name.empty() || name == "default") return Cf::kDefault;
+  if (name == "lock") return Cf::kLock;
+  if (name == "write") return Cf::kWrite;
+  return Status::InvalidArgument(
+      fmt::format("unknown column family '{}' (default, lock, write)", name));
+}
+
+RawKv::RawKv(storage::Storage& storage, RawKvLimits limits) : storage_(storage), limits_(limits) {}
+
+Result<Cf> RawKv::CheckTarget(const std::string& cf, const std::string& key) const {
+  if (key.empty()) return Status::InvalidArgument("key is empty");
+  if (key.size() > limits_.max_key_size) {
+    return Status::InvalidArgument(
+        fmt::format("key is {} bytes, over max-key-size {}", key.size(), limits_.max_key_size));
+  }
+  return ParseClientCf(cf);
+}
+
+template <typename Response>
+void RawKv::Write(storage::WriteBatch batch, Response* resp, Done done) {
+  storage_.AsyncWrite(std::move(batch), [resp, done = std::move(done)](Status st) {
+    if (!st.ok()) resp->set_error(st.ToString());
+    done();
+  });
+}
+
+void RawKv::Get(const kvrpcpb::RawGetRequest& req, kvrpcpb::RawGetResponse* resp, Done done) {
+  auto cf = CheckTarget(req.cf(), req.key());
+  if (!cf.ok()) {
+    resp->set_error(cf.status().ToString());
+    return done();
+  }
+  storage_.AsyncSnapshot([&req, resp, cf = *cf, done = std::move(done)](
+                             Result<std::unique_ptr<storage::Snapshot>> snap) {
+    if (!snap.ok()) {
+      resp->set_error(snap.status().ToString());
+      return done();
+    }
+    auto value = (*snap)->Get(cf, req.key());
+    if (!value.ok()) {
+      resp->set_error(value.status().ToString());
+    } else if (!value->has_value()) {
+      resp->set_not_found(true);
+    } else {
+      resp->set_value(std::move(**value));
+    }
+    done();
+  });
+}
+
+void RawKv::Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp, Done done) {
+  auto cf = CheckTarget(req.cf(), req.key());
+  Status s = cf.status();
+  if (s.ok() && req.value().size() > limits_.max_value_size) {
+    s = Status::InvalidArgument(fmt::format("value is {} bytes, over max-value-size {}",
+                                            req.value().size(), limits_.max_value_size));
+  }
+  if (!s.ok()) {
+    resp->set_error(s.ToString());
+    return done();
+  }
+  storage::WriteBatch batch;
+  batch.Put(*cf, req.key(), req.value());
+  Write(std::move(batch), resp, std::move(done));
+}
+
+void RawKv::Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp, Done done) {
+  auto cf = CheckTarget(req.cf(), req.key());
+  if (!cf.ok()) {
+    resp->set_error(cf.status().ToString());
+    return done();
+  }
+  storage::WriteBatch batch;
+  batch.Delete(*cf, req.key());
+  Write(std::move(batch), resp, std::move(done));
+}
+
+void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* resp, Done done) {
+  auto cf = ParseClientCf(req.cf());
+  Status s = cf.status();
+  if (s.ok() && req.start_key().size() > limits_.max_key_size) {
+    s = Status::InvalidArgument(fmt::format("start key is {} bytes, over max-key-size {}",
+                                            req.start_key().size(), limits_.max_key_size));
+  }
+  if (s.ok() && req.limit() > limits_.max_scan_limit) {
+    s = Status::InvalidArgument(fmt::format("scan limit {} is over max-scan-limit {}", req.limit(),
+                                            limits_.max_scan_limit));
+  }
+  if (!s.ok()) {
+    resp->set_error(s.ToString());
+    return done();
+  }
+  if (req.limit() == 0) return done();
+  storage_.AsyncSnapshot([this, &req, resp, cf = *cf, done = std::move(done)](
+                             Result<std::unique_ptr<storage::Snapshot>> snap) {
+    if (!snap.ok()) {
+      resp->set_error(snap.status().ToString());
+      return done();
+    }
+    auto it = (*snap)->NewIterator(cf);
+    size_t bytes = 0;
+    for (it->Seek(req.start_key()); it->Valid() && resp->kvs_size() < static_cast<int>(req.limit());
+         it->Next()) {
+      bytes += it->key().size() + it->value().size();
+      if (bytes > limits_.max_response_bytes) {
+        resp->clear_kvs();
+        resp->set_error(Status::InvalidArgument(
+                            fmt::format("scan result is over {} bytes (max-message-size); "
+                                        "ask for fewer keys",
+                                        limits_.max_response_bytes))
+                            .ToString());
+        return done();
+      }
+      kvrpcpb::KvPair* kv = resp->add_kvs();
+      kv->set_key(it->key().data(), it->key().size());
+      kv->set_value(it->value().data(), it->value().size());
+    }
+    if (!it->status().ok()) {
+      resp->clear_kvs();
+      resp->set_error(it->status().ToString());
+    }
+    done();
+  });
+}
+
+}  // namespace tinykv::server

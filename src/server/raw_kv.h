@@ -1,0 +1,63 @@
+// Raw KV commands (RawGet, RawPut, RawDelete, RawScan) on a Storage, with
+// input validation. No gRPC here: KvService adapts these to the wire, and
+// tests call them directly.
+//
+// Semantics (the TinyKV course's Project 1, hardened):
+//   - `cf` is "default" (also when empty), "lock" or "write"; anything else is
+//     an error. Column families are independent key spaces.
+//   - RawGet of a missing key sets not_found (not an error).
+//   - RawScan returns up to `limit` pairs with key >= start_key, ascending.
+//     limit 0 returns nothing; a limit over max_scan_limit is rejected; a scan
+//     whose response would exceed max_response_bytes is rejected (ask for
+//     fewer keys).
+//   - Keys must be non-empty and at most max_key_size bytes; values at most
+//     max_value_size bytes (empty values are allowed).
+// Errors go in the response's `error` field as "<Code>: <message>"
+// (Status::ToString), so clients can recover the code with ParseStatus.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "kvrpcpb.pb.h"
+#include "storage/storage.h"
+
+namespace tinykv::server {
+
+struct RawKvLimits {
+  size_t max_key_size = 4u << 10;
+  size_t max_value_size = 8u << 20;
+  uint32_t max_scan_limit = 10000;
+  size_t max_response_bytes = 16u << 20;
+};
+
+// The column family a client named. Errors: kInvalidArgument for a name that
+// is not default, lock or write (the internal meta family is not reachable).
+Result<storage::Cf> ParseClientCf(const std::string& name);
+
+class RawKv {
+ public:
+  using Done = std::function<void()>;
+
+  // `storage` must outlive this object.
+  RawKv(storage::Storage& storage, RawKvLimits limits);
+
+  // Each fills `*resp` and then calls `done` exactly once, possibly on another
+  // thread. `req` and `resp` must stay valid until `done` runs.
+  void Get(const kvrpcpb::RawGetRequest& req, kvrpcpb::RawGetResponse* resp, Done done);
+  void Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp, Done done);
+  void Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp, Done done);
+  void Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* resp, Done done);
+
+ private:
+  // The column family of a request on one key, once the key is checked.
+  Result<storage::Cf> CheckTarget(const std::string& cf, const std::string& key) const;
+  // Writes `batch`, reporting a failure in resp->error().
+  template <typename Response>
+  void Write(storage::WriteBatch batch, Response* resp, Done done);
+
+  storage::Storage& storage_;
+  const RawKvLimits limits_;
+};
+
+}  // namespace tinykv::server

@@ -1,0 +1,63 @@
+// Server: the composition root of tinykv-server (LogCabin's Globals). It
+// builds every component from a Config, owns them, and tears them down in
+// order. Nothing else creates engines, storages or services.
+//
+// Standalone mode: RocksEngine under <data-dir>/kv, StandaloneStorage,
+// RawKv, and the gRPC server with KvService, health checking and reflection.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "server/config.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace tinykv::storage {
+class Engine;
+class StandaloneStorage;
+}  // namespace tinykv::storage
+
+namespace tinykv::server {
+
+class RawKv;
+class KvService;
+
+class Server {
+ public:
+  // Opens the data and starts serving. REQUIRES: ValidateConfig(config) is OK.
+  // Errors: kIOError when the data directory or the address cannot be used
+  // (for instance another server holds them), kCorruption for damaged data.
+  static Result<std::unique_ptr<Server>> Start(const Config& config);
+
+  // Shuts down if Shutdown() was not called.
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // host:port actually listened on (the port is chosen when config.addr asks for 0).
+  const std::string& address() const { return address_; }
+
+  // Graceful stop: health turns NOT_SERVING, new calls are refused, calls in
+  // flight finish (those still running after shutdown_timeout are cancelled),
+  // queued writes complete, the engine is closed. Idempotent.
+  void Shutdown();
+
+ private:
+  explicit Server(const Config& config);
+
+  Config config_;
+  std::string address_;
+  // Declared in construction order; destroyed in reverse.
+  std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<storage::StandaloneStorage> storage_;
+  std::unique_ptr<RawKv> raw_;
+  std::unique_ptr<KvService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+};
+
+}  // namespace tinykv::server

@@ -1,0 +1,27 @@
+// tinykv-ctl: the command-line client. RunCtl is the whole program, with its
+// output streams injected so that tests can run it in-process.
+//
+//   tinykv-ctl [--addr HOST:PORT] [--json] [--hex] [--timeout SECONDS] <command>
+//     raw get KEY [--cf CF]            prints the value alone
+//     raw put KEY VALUE [--cf CF]      or: raw put KEY --value-file PATH|-
+//     raw delete KEY [--cf CF]
+//     raw scan START [--limit N] [--cf CF]   prints KEY<TAB>VALUE lines
+//     health                           SERVING, or an error
+//
+// Keys and values are written escaped on the command line and printed escaped
+// ("\x00", "\\", "\n"; plain text is unchanged), or in hex with --hex.
+// Exit status: 0 success, 1 `raw get` found nothing, 2 any error (one line on
+// stderr; with --json also {"error": ...} on stdout).
+#pragma once
+
+#include <ostream>
+
+namespace tinykv::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNotFound = 1;
+inline constexpr int kExitError = 2;
+
+int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace tinykv::ctl
