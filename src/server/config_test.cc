@@ -141,6 +141,26 @@ TEST(ConfigTest, MessageSizeMustFitTheLargestPut) {
   EXPECT_TRUE(ValidateConfig(c).ok());
 }
 
+// config/tinykv.toml documents the defaults: it must parse and match them.
+TEST(ConfigTest, ExampleFileHoldsTheDefaults) {
+  auto c = LoadConfigFile(TINYKV_EXAMPLE_CONFIG);
+  ASSERT_TRUE(c.ok()) << c.status();
+  Config d;
+  EXPECT_EQ(c->addr, d.addr);
+  EXPECT_EQ(c->data_dir, d.data_dir);
+  EXPECT_EQ(c->standalone, d.standalone);
+  EXPECT_EQ(c->max_message_size, d.max_message_size);
+  EXPECT_EQ(c->shutdown_timeout, d.shutdown_timeout);
+  EXPECT_EQ(c->sync_write, d.sync_write);
+  EXPECT_EQ(c->block_cache_size, d.block_cache_size);
+  EXPECT_EQ(c->max_pending_write_size, d.max_pending_write_size);
+  EXPECT_EQ(c->max_key_size, d.max_key_size);
+  EXPECT_EQ(c->max_value_size, d.max_value_size);
+  EXPECT_EQ(c->max_scan_limit, d.max_scan_limit);
+  EXPECT_EQ(c->log_level, d.log_level);
+  EXPECT_EQ(c->log_file, d.log_file);
+}
+
 TEST(ConfigTest, LoadFromFile) {
   testing::TempDir dir;
   std::ofstream(dir.Join("c.toml")) << "[server]\naddr = \"127.0.0.1:9\"\n";

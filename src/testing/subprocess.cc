@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,15 +97,28 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 }
 
 Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& log_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   auto args = Argv(argv);
-  int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  TKV_CHECK(rc == 0, "cannot start {}: {}", argv[0], strerror(rc));
+  // Prepared before fork: the child may only make async-signal-safe calls.
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  TKV_CHECK(log_fd >= 0 && null_fd >= 0, "cannot open {}", log_path);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  TKV_CHECK(pid >= 0, "fork failed");
+  if (pid == 0) {
+    // Die with the test (even if it aborts and runs no destructor), and don't
+    // miss it if it already died before this line.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(log_fd);
+  close(null_fd);
+  pid_ = pid;
 }
 
 Subprocess::~Subprocess() {

@@ -20,8 +20,10 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_data = "");
 
 // A long-running child whose stdout and stderr go to `log_path`. The
-// destructor kills it with SIGKILL if it still runs, so a failing test never
-// leaves a process behind.
+// destructor kills it with SIGKILL if it still runs, and the child gets
+// SIGKILL if the thread that started it dies (PR_SET_PDEATHSIG), so even a
+// test that aborts leaves no process behind. Start it from the test's main
+// thread.
 class Subprocess {
  public:
   Subprocess(const std::vector<std::string>& argv, const std::string& log_path);
