@@ -152,6 +152,7 @@ Network Network::FromSlots(std::vector<Slot> slots, const Tweak& tweak) {
 
 bool Network::Filtered(const Message& m) {
   if (ignore_.count(m.msg_type())) return true;
+  if (hook_ && !hook_(m)) return true;
   TKV_CHECK(m.msg_type() != eraftpb::MsgHup, "unexpected MsgHup on the wire");
   auto it = drop_.find({m.from(), m.to()});
   return it != drop_.end() && rng_.Chance(it->second);

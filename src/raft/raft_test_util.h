@@ -109,6 +109,8 @@ class Network {
   void Isolate(uint64_t id);
   void Ignore(MessageType t);
   void Recover();
+  // Called for every message about to be delivered; false drops it.
+  void SetHook(std::function<bool(const Message&)> hook) { hook_ = std::move(hook); }
 
   TestRaft& Peer(uint64_t id) { return *peers_.at(id); }
   bool IsHole(uint64_t id) const { return peers_.at(id) == nullptr; }
@@ -123,6 +125,7 @@ class Network {
   std::map<uint64_t, std::unique_ptr<TestRaft>> peers_;
   std::map<std::pair<uint64_t, uint64_t>, double> drop_;
   std::set<MessageType> ignore_;
+  std::function<bool(const Message&)> hook_;
   Rng rng_{20261122};
 };
 
