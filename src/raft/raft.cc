@@ -164,6 +164,8 @@ void Raft::Send(Message m) {
 bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   Progress* pr = tracker_.Get(to);
   if (pr == nullptr || pr->IsPaused()) return false;
+  // Nothing new to send: skip reading the log.
+  if (!send_if_empty && pr->next > log_.LastIndex()) return false;
   Message m;
   m.set_to(to);
   auto term = log_.Term(pr->next - 1);
