@@ -50,6 +50,7 @@ class Group {
       c.max_size_per_msg = 1 << 20;
       c.max_inflight_msgs = 256;
       c.random_seed = id;
+      c.logger = quiet_;
       storages_.push_back(std::make_unique<MemoryStorage>());
       nodes_.push_back(std::move(RawNode::Create(c, storages_.back().get())).value());
     }
@@ -79,7 +80,8 @@ class Group {
           n.Advance(rd);
           if (applied_[i]) n.AdvanceApply(applied_[i]);
           // Keep the storage small: what is applied is compacted.
-          if (applied_[i] > storages_[i]->FirstIndex() + 4096) (void)storages_[i]->Compact(applied_[i] - 1024);
+          if (applied_[i] > storages_[i]->FirstIndex() + 4096)
+            (void)storages_[i]->Compact(applied_[i] - 1024);
         }
         while (!queue_.empty()) {
           busy = true;
@@ -92,6 +94,7 @@ class Group {
   }
 
  private:
+  std::shared_ptr<spdlog::logger> quiet_ = std::make_shared<spdlog::logger>("bench");  // no sinks
   std::vector<std::unique_ptr<MemoryStorage>> storages_;
   std::vector<std::unique_ptr<RawNode>> nodes_;
   std::deque<eraftpb::Message> queue_;
@@ -99,7 +102,8 @@ class Group {
 };
 
 void Report(benchmark::State& state, uint64_t entries, uint64_t allocs) {
-  state.counters["entries/s"] = benchmark::Counter(static_cast<double>(entries), benchmark::Counter::kIsRate);
+  state.counters["entries/s"] =
+      benchmark::Counter(static_cast<double>(entries), benchmark::Counter::kIsRate);
   state.counters["allocs/entry"] = static_cast<double>(allocs) / static_cast<double>(entries);
 }
 

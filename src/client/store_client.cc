@@ -18,7 +18,8 @@ Status FromGrpc(const grpc::Status& st, const std::string& address, bool is_writ
       return Status::OK();
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return Status::DeadlineExceeded(
-          is_write ? fmt::format("no answer from {} in time; the write may or may not have applied", address)
+          is_write ? fmt::format("no answer from {} in time; the write may or may not have applied",
+                                 address)
                    : fmt::format("no answer from {} in time", address));
     case grpc::StatusCode::UNAVAILABLE:
       return Status::Unavailable(fmt::format("cannot reach {}: {}", address, msg));
@@ -130,8 +131,9 @@ Status StoreClient::Health() {
   grpc::Status st = stubs_->health->Check(NewContext(options_.timeout).get(), req, &resp);
   TKV_RETURN_IF_ERROR(FromGrpc(st, address_, false));
   if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-    return Status::Unavailable(fmt::format("{} is {}", address_,
-                                           grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())));
+    return Status::Unavailable(
+        fmt::format("{} is {}", address_,
+                    grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())));
   }
   return Status::OK();
 }

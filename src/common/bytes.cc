@@ -22,10 +22,18 @@ std::string EscapeBytes(std::string_view bytes) {
   for (char ch : bytes) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c >= 0x20 && c < 0x7f) {
           out += ch;
@@ -52,11 +60,21 @@ Result<std::string> UnescapeBytes(std::string_view text) {
     }
     char e = text[++i];
     switch (e) {
-      case '\\': out += '\\'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case '0': out += '\0'; break;
+      case '\\':
+        out += '\\';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '0':
+        out += '\0';
+        break;
       case 'x': {
         int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
         int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
@@ -96,7 +114,8 @@ Result<std::string> FromHex(std::string_view text) {
     int hi = HexValue(text[i]);
     int lo = HexValue(text[i + 1]);
     if (hi < 0 || lo < 0) {
-      return Status::InvalidArgument(fmt::format("not a hex digit at offset {}", hi < 0 ? i : i + 1));
+      return Status::InvalidArgument(
+          fmt::format("not a hex digit at offset {}", hi < 0 ? i : i + 1));
     }
     out += static_cast<char>(hi << 4 | lo);
   }

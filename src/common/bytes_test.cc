@@ -1,8 +1,8 @@
 #include "common/bytes.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace tinykv {
 namespace {

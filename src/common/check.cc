@@ -1,9 +1,9 @@
 #include "common/check.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <cstdlib>
-
-#include <spdlog/spdlog.h>
 
 namespace tinykv::internal {
 

@@ -4,9 +4,9 @@
 // stopping (see LogCabin's and etcd raft's use of PANIC).
 #pragma once
 
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 namespace tinykv::internal {
 
@@ -18,11 +18,11 @@ namespace tinykv::internal {
 #define TKV_PANIC(...) ::tinykv::internal::Panic(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__))
 
 // TKV_CHECK(cond) or TKV_CHECK(cond, "format {}", args...).
-#define TKV_CHECK(cond, ...)                                                              \
-  do {                                                                                    \
-    if (!(cond)) [[unlikely]] {                                                           \
-      ::tinykv::internal::Panic(__FILE__, __LINE__,                                       \
-                                "check failed: " #cond __VA_OPT__(+ std::string(": ") +   \
-                                                                  ::fmt::format(__VA_ARGS__))); \
-    }                                                                                     \
+#define TKV_CHECK(cond, ...)                                                                   \
+  do {                                                                                         \
+    if (!(cond)) [[unlikely]] {                                                                \
+      ::tinykv::internal::Panic(                                                               \
+          __FILE__, __LINE__,                                                                  \
+          "check failed: " #cond __VA_OPT__(+std::string(": ") + ::fmt::format(__VA_ARGS__))); \
+    }                                                                                          \
   } while (0)

@@ -1,10 +1,10 @@
 #include "common/log.h"
 
-#include <memory>
-
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <memory>
 
 namespace tinykv {
 namespace {
@@ -16,8 +16,8 @@ constexpr const char* kPattern = "%Y-%m-%dT%H:%M:%S.%e%z %-5!l [%t] %v";
 Status ValidateLogLevel(const std::string& level) {
   // spdlog maps unknown names to "off"; only accept "off" when asked for.
   if (level != "off" && spdlog::level::from_str(level) == spdlog::level::off) {
-    return Status::InvalidArgument(
-        "unknown log level '" + level + "' (trace, debug, info, warn, error, critical, off)");
+    return Status::InvalidArgument("unknown log level '" + level +
+                                   "' (trace, debug, info, warn, error, critical, off)");
   }
   return Status::OK();
 }
@@ -27,8 +27,8 @@ Status InitLogging(const LogOptions& options) {
   std::shared_ptr<spdlog::logger> logger;
   try {
     if (options.file.empty()) {
-      logger = std::make_shared<spdlog::logger>(
-          "tinykv", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      logger = std::make_shared<spdlog::logger>("tinykv",
+                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
     } else {
       logger = std::make_shared<spdlog::logger>(
           "tinykv", std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));

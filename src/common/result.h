@@ -23,7 +23,7 @@ class [[nodiscard]] Result {
  public:
   // Implicit from a value or from a (non-OK) Status, so that functions can
   // `return value;` and `return Status::NotFound(...)`.
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     TKV_CHECK(!std::get<Status>(v_).ok(), "a Result cannot hold an OK status without a value");
   }

@@ -6,8 +6,8 @@ namespace tinykv {
 namespace {
 
 constexpr std::array<std::string_view, 11> kCodeNames = {
-    "OK",          "NotFound", "InvalidArgument",  "Corruption", "IOError",  "NotSupported",
-    "Busy",        "Unavailable", "DeadlineExceeded", "Aborted", "Internal",
+    "OK",   "NotFound",    "InvalidArgument",  "Corruption", "IOError",  "NotSupported",
+    "Busy", "Unavailable", "DeadlineExceeded", "Aborted",    "Internal",
 };
 
 }  // namespace

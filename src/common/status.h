@@ -44,13 +44,17 @@ class [[nodiscard]] Status {
 
   static Status OK() { return Status(); }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
   static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status NotSupported(std::string msg) { return {Code::kNotSupported, std::move(msg)}; }
   static Status Busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
-  static Status DeadlineExceeded(std::string msg) { return {Code::kDeadlineExceeded, std::move(msg)}; }
+  static Status DeadlineExceeded(std::string msg) {
+    return {Code::kDeadlineExceeded, std::move(msg)};
+  }
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
 
@@ -89,8 +93,8 @@ std::ostream& operator<<(std::ostream& os, const Status& s);
 }  // namespace tinykv
 
 // Returns from the current function if `expr` (a Status) is not OK.
-#define TKV_RETURN_IF_ERROR(expr)                       \
-  do {                                                  \
-    ::tinykv::Status tkv_status_ = (expr);              \
-    if (!tkv_status_.ok()) return tkv_status_;          \
+#define TKV_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::tinykv::Status tkv_status_ = (expr);     \
+    if (!tkv_status_.ok()) return tkv_status_; \
   } while (0)

@@ -1,7 +1,10 @@
 // Configuration of one Raft node (one replica of one group).
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +58,9 @@ struct Config {
 
   // Prefix for this node's log lines, e.g. "[region 7 peer 21]".
   std::string tag;
+  // Where this node logs; null: the process's default spdlog logger. The
+  // core logs elections and leadership changes at info, the rest at debug.
+  std::shared_ptr<spdlog::logger> logger;
 
   Status Validate() const;
 };

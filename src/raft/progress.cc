@@ -28,9 +28,12 @@ void Inflights::FreeFirstOne() {
 
 const char* ProgressStateName(ProgressState s) {
   switch (s) {
-    case ProgressState::kProbe: return "probe";
-    case ProgressState::kReplicate: return "replicate";
-    case ProgressState::kSnapshot: return "snapshot";
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
   }
   return "?";
 }
@@ -91,9 +94,12 @@ bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
 
 bool Progress::IsPaused() const {
   switch (state) {
-    case ProgressState::kProbe: return probe_sent;
-    case ProgressState::kReplicate: return inflights.Full();
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return probe_sent;
+    case ProgressState::kReplicate:
+      return inflights.Full();
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }
@@ -190,7 +196,8 @@ VoteResult ProgressTracker::TallyVotes(size_t* granted_out, size_t* rejected_out
   }
   if (granted_out) *granted_out = granted;
   if (rejected_out) *rejected_out = rejected;
-  if (voters_.empty()) return VoteResult::kWon;  // an empty configuration wins trivially, as in etcd
+  if (voters_.empty())
+    return VoteResult::kWon;  // an empty configuration wins trivially, as in etcd
   if (granted >= Quorum()) return VoteResult::kWon;
   if (voters_.size() - rejected < Quorum()) return VoteResult::kLost;  // too few left to win
   return VoteResult::kPending;

@@ -1,9 +1,9 @@
 #include "raft/raft.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "common/check.h"
 
@@ -38,14 +38,16 @@ Status Config::Validate() const {
   auto invalid = [](const std::string& m) { return Status::InvalidArgument("raft config: " + m); };
   if (id == kNone) return invalid("id must not be 0");
   if (heartbeat_tick <= 0) return invalid("heartbeat_tick must be greater than 0");
-  if (election_tick <= heartbeat_tick) return invalid("election_tick must be greater than heartbeat_tick");
+  if (election_tick <= heartbeat_tick)
+    return invalid("election_tick must be greater than heartbeat_tick");
   if (max_inflight_msgs == 0) return invalid("max_inflight_msgs must be greater than 0");
   if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
     return invalid("lease-based reads need check_quorum");
   }
   std::set<uint64_t> seen;
   for (uint64_t v : voters) {
-    if (v == kNone || !seen.insert(v).second) return invalid("voters must be distinct and non-zero");
+    if (v == kNone || !seen.insert(v).second)
+      return invalid("voters must be distinct and non-zero");
   }
   for (uint64_t l : learners) {
     if (l == kNone || !seen.insert(l).second) {
@@ -57,17 +59,22 @@ Status Config::Validate() const {
 
 const char* StateRoleName(StateRole r) {
   switch (r) {
-    case StateRole::kFollower: return "follower";
-    case StateRole::kCandidate: return "candidate";
-    case StateRole::kLeader: return "leader";
-    case StateRole::kPreCandidate: return "pre-candidate";
+    case StateRole::kFollower:
+      return "follower";
+    case StateRole::kCandidate:
+      return "candidate";
+    case StateRole::kLeader:
+      return "leader";
+    case StateRole::kPreCandidate:
+      return "pre-candidate";
   }
   return "?";
 }
 
 bool IsLocalMessage(MessageType t) {
   return t == eraftpb::MsgHup || t == eraftpb::MsgBeat || t == eraftpb::MsgPropose ||
-         t == eraftpb::MsgUnreachable || t == eraftpb::MsgSnapStatus || t == eraftpb::MsgCheckQuorum;
+         t == eraftpb::MsgUnreachable || t == eraftpb::MsgSnapStatus ||
+         t == eraftpb::MsgCheckQuorum;
 }
 
 bool IsResponseMessage(MessageType t) {
@@ -79,7 +86,8 @@ bool IsResponseMessage(MessageType t) {
 Raft::Raft(const Config& config, Storage* storage)
     : id_(config.id),
       tag_(config.tag.empty() ? fmt::format("[raft {}]", config.id) : config.tag),
-      log_(storage, config.max_committed_size_per_ready == 0 ? kNoLimit : config.max_committed_size_per_ready),
+      log_(storage, config.max_committed_size_per_ready == 0 ? kNoLimit
+                                                             : config.max_committed_size_per_ready),
       tracker_(config.max_inflight_msgs),
       read_only_option_(config.read_only_option),
       check_quorum_(config.check_quorum),
@@ -88,7 +96,8 @@ Raft::Raft(const Config& config, Storage* storage)
       election_timeout_(config.election_tick),
       max_msg_size_(config.max_size_per_msg),
       max_uncommitted_size_(config.max_uncommitted_size),
-      rng_(config.random_seed ^ (config.id * 0x9e3779b97f4a7c15ULL)) {
+      rng_(config.random_seed ^ (config.id * 0x9e3779b97f4a7c15ULL)),
+      logger_(config.logger ? config.logger.get() : spdlog::default_logger_raw()) {
   Status valid = config.Validate();
   TKV_CHECK(valid.ok(), "{}", valid.ToString());
 
@@ -119,9 +128,10 @@ Raft::Raft(const Config& config, Storage* storage)
     log_.AppliedTo(config.applied);
   }
   BecomeFollower(term_, kNone);
-  spdlog::debug("{} new raft: term={} commit={} applied={} last_index={} last_term={} voters={} learners={}",
-                tag_, term_, log_.committed(), log_.applied(), log_.LastIndex(), log_.LastTerm(),
-                fmt::join(tracker_.voters(), ","), fmt::join(tracker_.learners(), ","));
+  logger_->debug(
+      "{} new raft: term={} commit={} applied={} last_index={} last_term={} voters={} learners={}",
+      tag_, term_, log_.committed(), log_.applied(), log_.LastIndex(), log_.LastTerm(),
+      fmt::join(tracker_.voters(), ","), fmt::join(tracker_.learners(), ","));
 }
 
 eraftpb::HardState Raft::HardState() const {
@@ -138,7 +148,9 @@ bool Raft::Promotable() const {
 }
 
 std::vector<Message> Raft::TakeMessages() { return std::exchange(msgs_, {}); }
-std::vector<Message> Raft::TakeMessagesAfterPersist() { return std::exchange(msgs_after_persist_, {}); }
+std::vector<Message> Raft::TakeMessagesAfterPersist() {
+  return std::exchange(msgs_after_persist_, {});
+}
 std::vector<ReadState> Raft::TakeReadStates() { return std::exchange(read_states_, {}); }
 
 // ---- Sending -------------------------------------------------------------------
@@ -175,22 +187,23 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   if (!term.has_value() || !entries.has_value()) {
     // The entries the follower needs are compacted: send a snapshot.
     if (!pr->recent_active) {
-      spdlog::debug("{} not sending snapshot to {}: not recently active", tag_, to);
+      logger_->debug("{} not sending snapshot to {}: not recently active", tag_, to);
       return false;
     }
     auto snap = log_.Snapshot();
     if (!snap.has_value()) {
       TKV_CHECK(snap.error() == Error::kSnapshotTemporarilyUnavailable, "{} snapshot: {}", tag_,
                 ErrorName(snap.error()));
-      spdlog::debug("{} snapshot for {} is temporarily unavailable", tag_, to);
+      logger_->debug("{} snapshot for {} is temporarily unavailable", tag_, to);
       return false;
     }
     TKV_CHECK(snap->metadata().index() != 0, "{} need a non-empty snapshot", tag_);
     uint64_t index = snap->metadata().index();
     m.set_msg_type(eraftpb::MsgSnapshot);
     *m.mutable_snapshot() = std::move(snap).value();
-    spdlog::debug("{} [first {} commit {}] sends snapshot [index {} term {}] to {} [match {}]", tag_,
-                  log_.FirstIndex(), log_.committed(), index, m.snapshot().metadata().term(), to, pr->match);
+    logger_->debug("{} [first {} commit {}] sends snapshot [index {} term {}] to {} [match {}]",
+                   tag_, log_.FirstIndex(), log_.committed(), index, m.snapshot().metadata().term(),
+                   to, pr->match);
     pr->BecomeSnapshot(index);
   } else {
     m.set_msg_type(eraftpb::MsgAppend);
@@ -273,14 +286,15 @@ void Raft::Reset(uint64_t term) {
 }
 
 void Raft::ResetRandomizedElectionTimeout() {
-  randomized_election_timeout_ = election_timeout_ + static_cast<int>(rng_.Uniform(election_timeout_));
+  randomized_election_timeout_ =
+      election_timeout_ + static_cast<int>(rng_.Uniform(election_timeout_));
 }
 
 void Raft::BecomeFollower(uint64_t term, uint64_t lead) {
   Reset(term);
   lead_ = lead;
   state_ = StateRole::kFollower;
-  spdlog::debug("{} became follower at term {} (leader {})", tag_, term_, lead_);
+  logger_->debug("{} became follower at term {} (leader {})", tag_, term_, lead_);
 }
 
 void Raft::BecomeCandidate() {
@@ -288,7 +302,7 @@ void Raft::BecomeCandidate() {
   Reset(term_ + 1);
   vote_ = id_;
   state_ = StateRole::kCandidate;
-  spdlog::debug("{} became candidate at term {}", tag_, term_);
+  logger_->debug("{} became candidate at term {}", tag_, term_);
 }
 
 void Raft::BecomePreCandidate() {
@@ -297,7 +311,7 @@ void Raft::BecomePreCandidate() {
   tracker_.ResetVotes();
   lead_ = kNone;
   state_ = StateRole::kPreCandidate;
-  spdlog::debug("{} became pre-candidate at term {}", tag_, term_);
+  logger_->debug("{} became pre-candidate at term {}", tag_, term_);
 }
 
 void Raft::BecomeLeader() {
@@ -312,7 +326,7 @@ void Raft::BecomeLeader() {
   // An empty entry of the new term: committing it commits everything before
   // it (§5.4.2) and lets ReadIndex serve.
   TKV_CHECK(AppendEntries({eraftpb::Entry()}), "{} empty entry was dropped", tag_);
-  spdlog::info("{} became leader at term {}", tag_, term_);
+  logger_->info("{} became leader at term {}", tag_, term_);
 }
 
 // ---- Ticks ---------------------------------------------------------------------
@@ -353,27 +367,30 @@ void Raft::TickHeartbeat() {
 
 bool Raft::HasUnappliedConfChanges() const {
   if (log_.applied() >= log_.committed()) return false;
-  auto entries = log_.Slice(std::max(log_.applied() + 1, log_.FirstIndex()), log_.committed() + 1, kNoLimit);
+  auto entries =
+      log_.Slice(std::max(log_.applied() + 1, log_.FirstIndex()), log_.committed() + 1, kNoLimit);
   if (!entries.has_value()) return false;
-  return std::any_of(entries->begin(), entries->end(),
-                     [](const eraftpb::Entry& e) { return e.entry_type() == eraftpb::EntryConfChange; });
+  return std::any_of(entries->begin(), entries->end(), [](const eraftpb::Entry& e) {
+    return e.entry_type() == eraftpb::EntryConfChange;
+  });
 }
 
 void Raft::Hup(CampaignType t) {
   if (state_ == StateRole::kLeader) {
-    spdlog::debug("{} ignoring MsgHup because already leader", tag_);
+    logger_->debug("{} ignoring MsgHup because already leader", tag_);
     return;
   }
   if (!Promotable()) {
-    spdlog::warn("{} is unpromotable and can not campaign", tag_);
+    logger_->warn("{} is unpromotable and can not campaign", tag_);
     return;
   }
   // The membership it would campaign with may be about to change.
   if (HasUnappliedConfChanges()) {
-    spdlog::warn("{} cannot campaign at term {}: configuration changes are pending apply", tag_, term_);
+    logger_->warn("{} cannot campaign at term {}: configuration changes are pending apply", tag_,
+                  term_);
     return;
   }
-  spdlog::debug("{} is starting a new election at term {}", tag_, term_);
+  logger_->debug("{} is starting a new election at term {}", tag_, term_);
   Campaign(t);
 }
 
@@ -412,8 +429,8 @@ void Raft::Campaign(CampaignType t) {
 }
 
 VoteResult Raft::Poll(uint64_t id, MessageType t, bool granted) {
-  spdlog::debug("{} received {} {} from {} at term {}", tag_, eraftpb::MessageType_Name(t),
-                granted ? "grant" : "rejection", id, term_);
+  logger_->debug("{} received {} {} from {} at term {}", tag_, eraftpb::MessageType_Name(t),
+                 granted ? "grant" : "rejection", id, term_);
   tracker_.RecordVote(id, granted);
   return tracker_.TallyVotes();
 }
@@ -428,8 +445,8 @@ void Raft::HandleVoteRequest(const Message& m) {
   r.set_to(m.from());
   r.set_msg_type(resp);
   if (can_vote && log_.IsUpToDate(m.index(), m.log_term())) {
-    spdlog::debug("{} [term {}] grants {} to {} at term {}", tag_, term_, eraftpb::MessageType_Name(m.msg_type()),
-                  m.from(), m.term());
+    logger_->debug("{} [term {}] grants {} to {} at term {}", tag_, term_,
+                   eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
     // The response carries the term asked for, so that a pre-candidate
     // recognises it; the real vote is at our (now equal) term.
     r.set_term(m.term());
@@ -439,8 +456,8 @@ void Raft::HandleVoteRequest(const Message& m) {
       vote_ = m.from();
     }
   } else {
-    spdlog::debug("{} [term {} vote {}] rejects {} from {} at term {}", tag_, term_, vote_,
-                  eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
+    logger_->debug("{} [term {} vote {}] rejects {} from {} at term {}", tag_, term_, vote_,
+                   eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
     r.set_term(term_);
     r.set_reject(true);
     Send(std::move(r));
@@ -459,8 +476,8 @@ Error Raft::Step(const Message& m) {
       if (!force && in_lease) {
         // We heard from a live leader within the election timeout: a node
         // that wants a new term is the one that is cut off.
-        spdlog::debug("{} [term {}] ignored {} from {} at term {}: lease is not expired", tag_, term_,
-                      eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
+        logger_->debug("{} [term {}] ignored {} from {} at term {}: lease is not expired", tag_,
+                       term_, eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
         return Error::kOk;
       }
     }
@@ -470,9 +487,10 @@ Error Raft::Step(const Message& m) {
       // A granted pre-vote carries the term we asked for; the term rises
       // only when the real election starts.
     } else {
-      spdlog::debug("{} [term {}] received {} with higher term {} from {}", tag_, term_,
-                    eraftpb::MessageType_Name(m.msg_type()), m.term(), m.from());
-      bool from_leader = m.msg_type() == eraftpb::MsgAppend || m.msg_type() == eraftpb::MsgHeartbeat ||
+      logger_->debug("{} [term {}] received {} with higher term {} from {}", tag_, term_,
+                     eraftpb::MessageType_Name(m.msg_type()), m.term(), m.from());
+      bool from_leader = m.msg_type() == eraftpb::MsgAppend ||
+                         m.msg_type() == eraftpb::MsgHeartbeat ||
                          m.msg_type() == eraftpb::MsgSnapshot;
       BecomeFollower(m.term(), from_leader ? m.from() : kNone);
     }
@@ -492,8 +510,8 @@ Error Raft::Step(const Message& m) {
       r.set_reject(true);
       Send(std::move(r));
     } else {
-      spdlog::debug("{} [term {}] ignored {} from {} with lower term {}", tag_, term_,
-                    eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
+      logger_->debug("{} [term {}] ignored {} from {} with lower term {}", tag_, term_,
+                     eraftpb::MessageType_Name(m.msg_type()), m.from(), m.term());
     }
     return Error::kOk;
   }
@@ -510,10 +528,13 @@ Error Raft::Step(const Message& m) {
       break;
   }
   switch (state_) {
-    case StateRole::kLeader: return StepLeader(m);
+    case StateRole::kLeader:
+      return StepLeader(m);
     case StateRole::kCandidate:
-    case StateRole::kPreCandidate: return StepCandidate(m);
-    case StateRole::kFollower: return StepFollower(m);
+    case StateRole::kPreCandidate:
+      return StepCandidate(m);
+    case StateRole::kFollower:
+      return StepFollower(m);
   }
   return Error::kOk;
 }
@@ -525,7 +546,7 @@ Error Raft::StepLeader(const Message& m) {
       return Error::kOk;
     case eraftpb::MsgCheckQuorum:
       if (!tracker_.QuorumActive(id_)) {
-        spdlog::warn("{} stepped down to follower since quorum is not active", tag_);
+        logger_->warn("{} stepped down to follower since quorum is not active", tag_);
         BecomeFollower(term_, kNone);
       }
       for (auto& [id, pr] : tracker_.progress()) {
@@ -543,7 +564,7 @@ Error Raft::StepLeader(const Message& m) {
 
   Progress* pr = tracker_.Get(m.from());
   if (pr == nullptr) {
-    spdlog::debug("{} no progress available for {}", tag_, m.from());
+    logger_->debug("{} no progress available for {}", tag_, m.from());
     return Error::kOk;
   }
   switch (m.msg_type()) {
@@ -581,8 +602,8 @@ Error Raft::LeaderPropose(const Message& m) {
     return Error::kProposalDropped;
   }
   if (lead_transferee_ != kNone) {
-    spdlog::debug("{} [term {}] transfer leadership to {} is in progress; dropping proposal", tag_, term_,
-                  lead_transferee_);
+    logger_->debug("{} [term {}] transfer leadership to {} is in progress; dropping proposal", tag_,
+                   term_, lead_transferee_);
     return Error::kProposalDropped;
   }
   std::vector<eraftpb::Entry> entries(m.entries().begin(), m.entries().end());
@@ -590,8 +611,10 @@ Error Raft::LeaderPropose(const Message& m) {
   for (size_t i = 0; i < entries.size(); ++i) {
     if (entries[i].entry_type() != eraftpb::EntryConfChange) continue;
     if (conf_index || pending_conf_index_ > log_.applied()) {
-      spdlog::info("{} dropping configuration change: another one (index {}) is not applied yet (applied {})",
-                   tag_, pending_conf_index_, log_.applied());
+      logger_->info(
+          "{} dropping configuration change: another one (index {}) is not applied yet (applied "
+          "{})",
+          tag_, pending_conf_index_, log_.applied());
       return Error::kProposalDropped;
     }
     conf_index = log_.LastIndex() + i + 1;
@@ -610,9 +633,10 @@ bool Raft::AppendEntries(std::vector<eraftpb::Entry> entries) {
     entries[i].set_index(li + 1 + i);
     size += EntrySize(entries[i]);
   }
-  if (max_uncommitted_size_ > 0 && uncommitted_size_ > 0 && uncommitted_size_ + size > max_uncommitted_size_) {
-    spdlog::debug("{} appending {} bytes would exceed the uncommitted limit {}; dropping proposal", tag_, size,
-                  max_uncommitted_size_);
+  if (max_uncommitted_size_ > 0 && uncommitted_size_ > 0 &&
+      uncommitted_size_ + size > max_uncommitted_size_) {
+    logger_->debug("{} appending {} bytes would exceed the uncommitted limit {}; dropping proposal",
+                   tag_, size, max_uncommitted_size_);
     return false;
   }
   uncommitted_size_ += size;
@@ -632,8 +656,8 @@ void Raft::AfterCommitAdvance() {
 void Raft::LeaderAppendResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   if (m.reject()) {
-    spdlog::debug("{} received append rejection (hint index {} term {}) from {} for index {}", tag_,
-                  m.reject_hint(), m.log_term(), m.from(), m.index());
+    logger_->debug("{} received append rejection (hint index {} term {}) from {} for index {}",
+                   tag_, m.reject_hint(), m.log_term(), m.from(), m.index());
     // Skip back past the follower's divergent term in one step.
     uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term()).first;
@@ -669,7 +693,7 @@ void Raft::LeaderAppendResponse(const Message& m, Progress& pr) {
   while (MaybeSendAppend(m.from(), false)) {
   }
   if (m.from() == lead_transferee_ && pr.match == log_.LastIndex()) {
-    spdlog::info("{} sent TimeoutNow to {} after it caught up", tag_, m.from());
+    logger_->info("{} sent TimeoutNow to {} after it caught up", tag_, m.from());
     SendTimeoutNow(m.from());
   }
 }
@@ -691,19 +715,19 @@ void Raft::LeaderHeartbeatResponse(const Message& m, Progress& pr) {
 void Raft::LeaderTransferLeader(const Message& m) {
   uint64_t transferee = m.from();
   if (tracker_.IsLearner(transferee)) {
-    spdlog::debug("{} ignored transfer of leadership to learner {}", tag_, transferee);
+    logger_->debug("{} ignored transfer of leadership to learner {}", tag_, transferee);
     return;
   }
   if (lead_transferee_ != kNone) {
     if (lead_transferee_ == transferee) {
-      spdlog::debug("{} transfer of leadership to {} is already in progress", tag_, transferee);
+      logger_->debug("{} transfer of leadership to {} is already in progress", tag_, transferee);
       return;
     }
-    spdlog::info("{} aborted transfer of leadership to {}", tag_, lead_transferee_);
+    logger_->info("{} aborted transfer of leadership to {}", tag_, lead_transferee_);
     AbortLeaderTransfer();
   }
   if (transferee == id_) return;  // already leader; cancels any transfer
-  spdlog::info("{} starts to transfer leadership to {}", tag_, transferee);
+  logger_->info("{} starts to transfer leadership to {}", tag_, transferee);
   // The transfer must finish within one election timeout.
   election_elapsed_ = 0;
   lead_transferee_ = transferee;
@@ -721,7 +745,7 @@ Error Raft::StepCandidate(const Message& m) {
                                                                : eraftpb::MsgRequestVoteResponse;
   switch (m.msg_type()) {
     case eraftpb::MsgPropose:
-      spdlog::debug("{} no leader at term {}; dropping proposal", tag_, term_);
+      logger_->debug("{} no leader at term {}; dropping proposal", tag_, term_);
       return Error::kProposalDropped;
     case eraftpb::MsgReadIndex:
     case eraftpb::MsgTransferLeader:
@@ -769,7 +793,7 @@ Error Raft::StepFollower(const Message& m) {
   switch (m.msg_type()) {
     case eraftpb::MsgPropose:
       // Proposals are not forwarded: the driver proposes on the leader only.
-      spdlog::debug("{} not leader at term {} (leader {}); dropping proposal", tag_, term_, lead_);
+      logger_->debug("{} not leader at term {} (leader {}); dropping proposal", tag_, term_, lead_);
       return Error::kProposalDropped;
     case eraftpb::MsgAppend:
       election_elapsed_ = 0;
@@ -789,7 +813,8 @@ Error Raft::StepFollower(const Message& m) {
     case eraftpb::MsgTransferLeader:
     case eraftpb::MsgReadIndex: {
       if (lead_ == kNone) {
-        spdlog::debug("{} no leader at term {}; dropping {}", tag_, term_, eraftpb::MessageType_Name(m.msg_type()));
+        logger_->debug("{} no leader at term {}; dropping {}", tag_, term_,
+                       eraftpb::MessageType_Name(m.msg_type()));
         return Error::kProposalDropped;
       }
       Message fwd = m;
@@ -799,8 +824,8 @@ Error Raft::StepFollower(const Message& m) {
       break;
     }
     case eraftpb::MsgTimeoutNow:
-      spdlog::info("{} [term {}] received TimeoutNow from {}: campaigning to take leadership", tag_, term_,
-                   m.from());
+      logger_->info("{} [term {}] received TimeoutNow from {}: campaigning to take leadership",
+                    tag_, term_, m.from());
       // Leader transfer: skip the pre-vote, the leader itself asked.
       Hup(CampaignType::kTransfer);
       break;
@@ -833,9 +858,10 @@ void Raft::HandleAppendEntries(const Message& m) {
   }
   // Our log does not have (index, log_term). Hint where it may match: the
   // last index at or below m.index whose term is not above m.log_term.
-  auto [hint_index, hint_term] = log_.FindConflictByTerm(std::min(m.index(), log_.LastIndex()), m.log_term());
-  spdlog::debug("{} [log term {} index {}] rejected append [log term {} index {}] from {}", tag_,
-                log_.TermOrZero(m.index()), m.index(), m.log_term(), m.index(), m.from());
+  auto [hint_index, hint_term] =
+      log_.FindConflictByTerm(std::min(m.index(), log_.LastIndex()), m.log_term());
+  logger_->debug("{} [log term {} index {}] rejected append [log term {} index {}] from {}", tag_,
+                 log_.TermOrZero(m.index()), m.index(), m.log_term(), m.index(), m.from());
   r.set_index(m.index());
   r.set_reject(true);
   r.set_reject_hint(hint_index);
@@ -858,12 +884,12 @@ void Raft::HandleSnapshot(const Message& m) {
   r.set_to(m.from());
   r.set_msg_type(eraftpb::MsgAppendResponse);
   if (Restore(m.snapshot())) {
-    spdlog::info("{} [commit {}] restored snapshot [index {} term {}]", tag_, log_.committed(), meta.index(),
-                 meta.term());
+    logger_->info("{} [commit {}] restored snapshot [index {} term {}]", tag_, log_.committed(),
+                  meta.index(), meta.term());
     r.set_index(log_.LastIndex());
   } else {
-    spdlog::debug("{} [commit {}] ignored snapshot [index {} term {}]", tag_, log_.committed(), meta.index(),
-                  meta.term());
+    logger_->debug("{} [commit {}] ignored snapshot [index {} term {}]", tag_, log_.committed(),
+                   meta.index(), meta.term());
     r.set_index(log_.committed());
   }
   Send(std::move(r));
@@ -875,7 +901,7 @@ bool Raft::Restore(const eraftpb::Snapshot& s) {
   if (state_ != StateRole::kFollower) {
     // Only a leader of the current term sends snapshots, and hearing from one
     // makes us a follower first; anything else is unexpected.
-    spdlog::warn("{} non-follower attempted to restore snapshot", tag_);
+    logger_->warn("{} non-follower attempted to restore snapshot", tag_);
     BecomeFollower(term_ + 1, kNone);
     return false;
   }
@@ -883,7 +909,8 @@ bool Raft::Restore(const eraftpb::Snapshot& s) {
   bool member = std::find(cs.nodes().begin(), cs.nodes().end(), id_) != cs.nodes().end() ||
                 std::find(cs.learners().begin(), cs.learners().end(), id_) != cs.learners().end();
   if (!member) {
-    spdlog::warn("{} attempted to restore a snapshot whose configuration does not include it", tag_);
+    logger_->warn("{} attempted to restore a snapshot whose configuration does not include it",
+                  tag_);
     return false;
   }
   if (log_.MatchTerm(meta.index(), meta.term())) {
@@ -899,7 +926,9 @@ bool Raft::Restore(const eraftpb::Snapshot& s) {
 
 // ---- Reads ---------------------------------------------------------------------
 
-bool Raft::CommittedEntryInCurrentTerm() const { return log_.TermOrZero(log_.committed()) == term_; }
+bool Raft::CommittedEntryInCurrentTerm() const {
+  return log_.TermOrZero(log_.committed()) == term_;
+}
 
 void Raft::LeaderReadIndex(const Message& m) {
   // Until an entry of its own term commits, a new leader does not know the
@@ -973,7 +1002,8 @@ eraftpb::ConfState Raft::ApplyConfChange(const eraftpb::ConfChange& cc) {
       if (pr == nullptr) {
         tracker_.AddMember(id, true, log_.LastIndex() + 1);
       } else if (!pr->is_learner) {
-        spdlog::warn("{} ignored configuration change: {} is a voter and cannot become a learner", tag_, id);
+        logger_->warn("{} ignored configuration change: {} is a voter and cannot become a learner",
+                      tag_, id);
       }
       break;
     case eraftpb::RemoveNode:
@@ -981,12 +1011,14 @@ eraftpb::ConfState Raft::ApplyConfChange(const eraftpb::ConfChange& cc) {
       if (lead_transferee_ == id) AbortLeaderTransfer();
       break;
     default:
-      spdlog::warn("{} ignored unknown configuration change type {}", tag_, static_cast<int>(cc.change_type()));
+      logger_->warn("{} ignored unknown configuration change type {}", tag_,
+                    static_cast<int>(cc.change_type()));
       break;
   }
   is_learner_ = tracker_.IsLearner(id_);
   // A smaller quorum may commit what the old one could not.
-  if (state_ == StateRole::kLeader && !tracker_.voters().empty() && MaybeCommit()) AfterCommitAdvance();
+  if (state_ == StateRole::kLeader && !tracker_.voters().empty() && MaybeCommit())
+    AfterCommitAdvance();
   return tracker_.ToConfState();
 }
 

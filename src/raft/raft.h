@@ -11,6 +11,8 @@
 // Thread safety: none. One thread at a time.
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -177,6 +179,7 @@ class Raft {
   const uint64_t max_msg_size_;
   const uint64_t max_uncommitted_size_;
   Rng rng_;
+  spdlog::logger* logger_;  // Config::logger, or the process's default logger
 };
 
 }  // namespace tinykv::raft

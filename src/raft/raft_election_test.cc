@@ -1,8 +1,8 @@
 // Leader election: the TinyKV course's 2AA scenarios (suite Raft2AA, test names
 // after the originals without "Test" and "2AA") and Raft paper §5.2.
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "raft/raft_test_util.h"
 
@@ -11,7 +11,8 @@ namespace {
 
 using namespace testutil;
 
-std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters, int election = 10, int heartbeat = 1) {
+std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters, int election = 10,
+                                  int heartbeat = 1) {
   return std::make_unique<TestRaft>(MakeConfig(id, std::move(voters), election, heartbeat));
 }
 
@@ -34,15 +35,20 @@ void ExpectMsg(const Message& m, uint64_t from, uint64_t to, MessageType type, u
 // reverts to follower.
 void UpdateTermFromMessage(StateRole state) {
   auto rp = NewNode(1, {1, 2, 3});
-    TestRaft& r = *rp;
+  TestRaft& r = *rp;
   switch (state) {
-    case StateRole::kFollower: r->BecomeFollower(1, 2); break;
-    case StateRole::kCandidate: r->BecomeCandidate(); break;
+    case StateRole::kFollower:
+      r->BecomeFollower(1, 2);
+      break;
+    case StateRole::kCandidate:
+      r->BecomeCandidate();
+      break;
     case StateRole::kLeader:
       r->BecomeCandidate();
       r->BecomeLeader();
       break;
-    default: FAIL();
+    default:
+      FAIL();
   }
   (void)r->Step(Msg(2, 1, eraftpb::MsgAppend, 2));
   EXPECT_EQ(r->term(), 2u);
@@ -56,7 +62,7 @@ TEST(Raft2AA, LeaderUpdateTermFromMessage) { UpdateTermFromMessage(StateRole::kL
 // §5.2: servers start up as followers, at term 0.
 TEST(Raft2AA, StartAsFollower) {
   auto rp = NewNode(1, {1, 2, 3});
-    TestRaft& r = *rp;
+  TestRaft& r = *rp;
   EXPECT_EQ(r->state(), StateRole::kFollower);
   EXPECT_EQ(r->term(), 0u);
 }
@@ -65,7 +71,7 @@ TEST(Raft2AA, StartAsFollower) {
 // heartbeat interval.
 TEST(Raft2AA, LeaderBcastBeat) {
   auto rp = NewNode(1, {1, 2, 3}, 10, 1);
-    TestRaft& r = *rp;
+  TestRaft& r = *rp;
   r->BecomeCandidate();
   r->BecomeLeader();
   for (int i = 0; i < 10; ++i) ASSERT_EQ(r->Step(Propose(1, "x")), Error::kOk);
@@ -86,7 +92,7 @@ TEST(Raft2AA, LeaderBcastBeat) {
 void NonleaderStartElection(StateRole state) {
   constexpr int et = 10;
   auto rp = NewNode(1, {1, 2, 3}, et);
-    TestRaft& r = *rp;
+  TestRaft& r = *rp;
   if (state == StateRole::kFollower) {
     r->BecomeFollower(1, 2);
   } else {
@@ -148,8 +154,12 @@ TEST(Raft2AA, FollowerVote) {
     uint64_t vote, candidate;
     bool reject;
   };
-  for (auto c : std::vector<Case>{{kNone, 2, false}, {kNone, 3, false}, {2, 2, false}, {3, 3, false},
-                                  {2, 3, true}, {3, 2, true}}) {
+  for (auto c : std::vector<Case>{{kNone, 2, false},
+                                  {kNone, 3, false},
+                                  {2, 2, false},
+                                  {3, 3, false},
+                                  {2, 3, true},
+                                  {3, 2, true}}) {
     auto rp = NodeWithVote(1, {1, 2, 3}, c.vote, 1);
     TestRaft& r = *rp;
     (void)r->Step(Msg(c.candidate, 1, eraftpb::MsgRequestVote, 1));
@@ -177,7 +187,7 @@ TEST(Raft2AA, CandidateFallback) {
 void NonleaderElectionTimeoutRandomized(StateRole state) {
   constexpr int et = 10;
   auto rp = NewNode(1, {1, 2, 3}, et);
-    TestRaft& r = *rp;
+  TestRaft& r = *rp;
   std::set<int> timeouts;
   for (int round = 0; round < 50 * et; ++round) {
     if (state == StateRole::kFollower) {
@@ -192,13 +202,18 @@ void NonleaderElectionTimeoutRandomized(StateRole state) {
     }
     timeouts.insert(time);
   }
-  for (int d = et; d < 2 * et; ++d) EXPECT_TRUE(timeouts.count(d)) << "timeout " << d << " never happened";
+  for (int d = et; d < 2 * et; ++d)
+    EXPECT_TRUE(timeouts.count(d)) << "timeout " << d << " never happened";
   EXPECT_GE(*timeouts.begin(), et);
   EXPECT_LT(*timeouts.rbegin(), 2 * et);
 }
 
-TEST(Raft2AA, FollowerElectionTimeoutRandomized) { NonleaderElectionTimeoutRandomized(StateRole::kFollower); }
-TEST(Raft2AA, CandidateElectionTimeoutRandomized) { NonleaderElectionTimeoutRandomized(StateRole::kCandidate); }
+TEST(Raft2AA, FollowerElectionTimeoutRandomized) {
+  NonleaderElectionTimeoutRandomized(StateRole::kFollower);
+}
+TEST(Raft2AA, CandidateElectionTimeoutRandomized) {
+  NonleaderElectionTimeoutRandomized(StateRole::kCandidate);
+}
 
 // §5.2: randomization makes it rare that several servers time out at once.
 void NonleadersElectionTimeoutNonconflict(StateRole state) {
@@ -229,8 +244,12 @@ void NonleadersElectionTimeoutNonconflict(StateRole state) {
   EXPECT_LE(conflicts / 1000.0, 0.3);
 }
 
-TEST(Raft2AA, FollowersElectionTimeoutNonconflict) { NonleadersElectionTimeoutNonconflict(StateRole::kFollower); }
-TEST(Raft2AA, CandidatesElectionTimeoutNonconflict) { NonleadersElectionTimeoutNonconflict(StateRole::kCandidate); }
+TEST(Raft2AA, FollowersElectionTimeoutNonconflict) {
+  NonleadersElectionTimeoutNonconflict(StateRole::kFollower);
+}
+TEST(Raft2AA, CandidatesElectionTimeoutNonconflict) {
+  NonleadersElectionTimeoutNonconflict(StateRole::kCandidate);
+}
 
 void LeaderElection(bool pre_vote) {
   auto tweak = [pre_vote](Config& c) { c.pre_vote = pre_vote; };
@@ -243,15 +262,20 @@ void LeaderElection(bool pre_vote) {
   };
   std::vector<Case> cases;
   cases.push_back({Network::OfWith(tweak, nullptr, nullptr, nullptr), StateRole::kLeader, 1});
-  cases.push_back({Network::OfWith(tweak, nullptr, nullptr, Network::Hole()), StateRole::kLeader, 1});
-  cases.push_back({Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole()), cand_state, cand_term});
-  cases.push_back({Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole(), nullptr), cand_state, cand_term});
-  cases.push_back({Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole(), nullptr, nullptr),
-                   StateRole::kLeader, 1});
+  cases.push_back(
+      {Network::OfWith(tweak, nullptr, nullptr, Network::Hole()), StateRole::kLeader, 1});
+  cases.push_back(
+      {Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole()), cand_state, cand_term});
+  cases.push_back({Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole(), nullptr),
+                   cand_state, cand_term});
+  cases.push_back(
+      {Network::OfWith(tweak, nullptr, Network::Hole(), Network::Hole(), nullptr, nullptr),
+       StateRole::kLeader, 1});
   // Three logs further along than node 1's, in the same term, so that
   // rejections come back instead of the votes being ignored.
   std::vector<uint64_t> five = Ids(5);
-  cases.push_back({Network::OfWith(tweak, nullptr, NodeWithLog(2, five, {1}, tweak), NodeWithLog(3, five, {1}, tweak),
+  cases.push_back({Network::OfWith(tweak, nullptr, NodeWithLog(2, five, {1}, tweak),
+                                   NodeWithLog(3, five, {1}, tweak),
                                    NodeWithLog(4, five, {1, 1}, tweak), nullptr),
                    StateRole::kFollower, 1});
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -282,13 +306,20 @@ TEST(RaftPreVote, LeaderCycleWithPreVote) { LeaderCycle(true); }
 // A vote request for a higher term is granted from any state: the voter
 // becomes a follower at that term. A pre-vote changes nothing.
 void VoteFromAnyState(MessageType vote_type) {
-  for (StateRole st : {StateRole::kFollower, StateRole::kPreCandidate, StateRole::kCandidate, StateRole::kLeader}) {
+  for (StateRole st : {StateRole::kFollower, StateRole::kPreCandidate, StateRole::kCandidate,
+                       StateRole::kLeader}) {
     auto rp = NodeWithVote(1, {1, 2, 3}, kNone, 1);
     TestRaft& r = *rp;
     switch (st) {
-      case StateRole::kFollower: r->BecomeFollower(r->term(), 3); break;
-      case StateRole::kPreCandidate: r->BecomePreCandidate(); break;
-      case StateRole::kCandidate: r->BecomeCandidate(); break;
+      case StateRole::kFollower:
+        r->BecomeFollower(r->term(), 3);
+        break;
+      case StateRole::kPreCandidate:
+        r->BecomePreCandidate();
+        break;
+      case StateRole::kCandidate:
+        r->BecomeCandidate();
+        break;
       case StateRole::kLeader:
         r->BecomeCandidate();
         r->BecomeLeader();
@@ -303,8 +334,9 @@ void VoteFromAnyState(MessageType vote_type) {
     ASSERT_EQ(r->Step(m), Error::kOk);
     auto msgs = r.TakeMessages();
     ASSERT_EQ(msgs.size(), 1u) << StateRoleName(st);
-    EXPECT_EQ(msgs[0].msg_type(), vote_type == eraftpb::MsgRequestVote ? eraftpb::MsgRequestVoteResponse
-                                                                        : eraftpb::MsgRequestPreVoteResponse);
+    EXPECT_EQ(msgs[0].msg_type(), vote_type == eraftpb::MsgRequestVote
+                                      ? eraftpb::MsgRequestVoteResponse
+                                      : eraftpb::MsgRequestPreVoteResponse);
     EXPECT_FALSE(msgs[0].reject()) << StateRoleName(st);
     if (vote_type == eraftpb::MsgRequestVote) {
       EXPECT_EQ(r->state(), StateRole::kFollower);
@@ -352,7 +384,9 @@ void CandidateResetTerm(MessageType type) {
   EXPECT_EQ(c->term(), net.Peer(1)->term());
 }
 
-TEST(Raft2AA, CandidateResetTermMessageTypeMsgHeartbeat) { CandidateResetTerm(eraftpb::MsgHeartbeat); }
+TEST(Raft2AA, CandidateResetTermMessageTypeMsgHeartbeat) {
+  CandidateResetTerm(eraftpb::MsgHeartbeat);
+}
 TEST(Raft2AA, CandidateResetTermMessageTypeMsgAppend) { CandidateResetTerm(eraftpb::MsgAppend); }
 
 // A follower whose heartbeat arrived late campaigns; the leader's delayed
@@ -361,7 +395,8 @@ TEST(Raft2AA, CandidateResetTermMessageTypeMsgAppend) { CandidateResetTerm(eraft
 TEST(Raft2AA, DisruptiveFollower) {
   auto tweak = [](Config& c) { c.check_quorum = true; };
   Network net = Network::OfWith(tweak, NodeWithVote(1, {1, 2, 3}, kNone, 1, tweak),
-                                NodeWithVote(2, {1, 2, 3}, kNone, 1, tweak), NodeWithVote(3, {1, 2, 3}, kNone, 1, tweak));
+                                NodeWithVote(2, {1, 2, 3}, kNone, 1, tweak),
+                                NodeWithVote(3, {1, 2, 3}, kNone, 1, tweak));
   net.Send(Hup(1));
   TestRaft& n1 = net.Peer(1);
   TestRaft& n2 = net.Peer(2);

@@ -506,9 +506,10 @@ TEST(RaftFlowControl, RejectHintSkipsDivergentTerm) {
   eraftpb::HardState fhs;
   fhs.set_term(5);
   follower_storage->SetHardState(fhs);
-  Network net = Network::Of(std::make_unique<TestRaft>(MakeConfig(1, {1, 2, 3}), std::move(lead_storage)),
-                            std::make_unique<TestRaft>(MakeConfig(2, {1, 2, 3}), std::move(follower_storage)),
-                            NodeWithLog(3, {1, 2, 3}, lead_terms));
+  Network net =
+      Network::Of(std::make_unique<TestRaft>(MakeConfig(1, {1, 2, 3}), std::move(lead_storage)),
+                  std::make_unique<TestRaft>(MakeConfig(2, {1, 2, 3}), std::move(follower_storage)),
+                  NodeWithLog(3, {1, 2, 3}, lead_terms));
   int rejections = 0;
   net.SetHook([&](const Message& m) {
     if (m.from() == 2 && m.msg_type() == eraftpb::MsgAppendResponse && m.reject()) ++rejections;
@@ -646,7 +647,8 @@ TEST(RaftReadIndex, NoLeaderDropsTheRequest) {
 
 // ---- Learners -----------------------------------------------------------------------
 
-std::unique_ptr<TestRaft> LearnerNode(uint64_t id, std::vector<uint64_t> voters, std::vector<uint64_t> learners) {
+std::unique_ptr<TestRaft> LearnerNode(uint64_t id, std::vector<uint64_t> voters,
+                                      std::vector<uint64_t> learners) {
   Config c = MakeConfig(id, std::move(voters));
   c.learners = std::move(learners);
   return std::make_unique<TestRaft>(c);

@@ -36,7 +36,8 @@ void Unstable::StableTo(uint64_t i, uint64_t t) {
   offset_ = i + 1;
   // Give memory back when the vector is mostly empty, so that a burst of
   // appends does not pin its peak size for the life of the group.
-  if (entries_.capacity() > 64 && entries_.size() < entries_.capacity() / 4) entries_.shrink_to_fit();
+  if (entries_.capacity() > 64 && entries_.size() < entries_.capacity() / 4)
+    entries_.shrink_to_fit();
 }
 
 void Unstable::StableSnapTo(uint64_t i) {
@@ -66,8 +67,10 @@ void Unstable::TruncateAndAppend(const std::vector<eraftpb::Entry>& entries) {
 
 std::vector<eraftpb::Entry> Unstable::Slice(uint64_t lo, uint64_t hi) const {
   TKV_CHECK(offset_ <= lo && lo <= hi && hi <= offset_ + entries_.size(),
-            "unstable slice [{}, {}) out of bound [{}, {}]", lo, hi, offset_, offset_ + entries_.size());
-  return std::vector<eraftpb::Entry>(entries_.begin() + (lo - offset_), entries_.begin() + (hi - offset_));
+            "unstable slice [{}, {}) out of bound [{}, {}]", lo, hi, offset_,
+            offset_ + entries_.size());
+  return std::vector<eraftpb::Entry>(entries_.begin() + (lo - offset_),
+                                     entries_.begin() + (hi - offset_));
 }
 
 // ---- RaftLog -------------------------------------------------------------------
@@ -146,8 +149,8 @@ std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, 
   uint64_t last_new = index + entries.size();
   uint64_t conflict = FindConflict(entries);
   if (conflict != 0) {
-    TKV_CHECK(conflict > committed_, "entry {} conflicts with committed entry [committed({})]", conflict,
-              committed_);
+    TKV_CHECK(conflict > committed_, "entry {} conflicts with committed entry [committed({})]",
+              conflict, committed_);
     std::vector<eraftpb::Entry> rest(entries.begin() + (conflict - index - 1), entries.end());
     Append(rest);
   }
@@ -181,8 +184,8 @@ bool RaftLog::MaybeCommit(uint64_t max_index, uint64_t term) {
 }
 
 void RaftLog::ApplyingTo(uint64_t index) {
-  TKV_CHECK(index <= committed_ && index >= applying_, "applying {} outside [{}, {}]", index, applying_,
-            committed_);
+  TKV_CHECK(index <= committed_ && index >= applying_, "applying {} outside [{}, {}]", index,
+            applying_, committed_);
   applying_ = index;
 }
 
@@ -205,7 +208,8 @@ void RaftLog::StableSnapTo(uint64_t i) {
   persisted_ = std::max(persisted_, i);
 }
 
-Expected<std::vector<eraftpb::Entry>, Error> RaftLog::Entries(uint64_t lo, uint64_t max_bytes) const {
+Expected<std::vector<eraftpb::Entry>, Error> RaftLog::Entries(uint64_t lo,
+                                                              uint64_t max_bytes) const {
   if (lo > LastIndex()) return std::vector<eraftpb::Entry>();
   return Slice(lo, LastIndex() + 1, max_bytes);
 }
@@ -214,7 +218,8 @@ Expected<std::vector<eraftpb::Entry>, Error> RaftLog::Slice(uint64_t lo, uint64_
                                                             uint64_t max_bytes) const {
   TKV_CHECK(lo <= hi, "invalid slice {} > {}", lo, hi);
   if (lo < FirstIndex()) return Unexpected{Error::kCompacted};
-  TKV_CHECK(hi <= LastIndex() + 1, "slice[{},{}) out of bound [{},{}]", lo, hi, FirstIndex(), LastIndex());
+  TKV_CHECK(hi <= LastIndex() + 1, "slice[{},{}) out of bound [{},{}]", lo, hi, FirstIndex(),
+            LastIndex());
   std::vector<eraftpb::Entry> out;
   if (lo == hi) return out;
   uint64_t offset = unstable_.offset();
@@ -230,7 +235,8 @@ Expected<std::vector<eraftpb::Entry>, Error> RaftLog::Slice(uint64_t lo, uint64_
   }
   if (hi > offset) {
     auto tail = unstable_.Slice(std::max(lo, offset), hi);
-    out.insert(out.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+    out.insert(out.end(), std::make_move_iterator(tail.begin()),
+               std::make_move_iterator(tail.end()));
   }
   LimitSize(out, max_bytes);
   return out;
@@ -244,7 +250,8 @@ std::vector<eraftpb::Entry> RaftLog::NextCommittedEntries() const {
   uint64_t lo = std::max(applying_ + 1, FirstIndex());
   if (committed_ + 1 <= lo) return {};
   auto entries = Slice(lo, committed_ + 1, max_applying_bytes_);
-  TKV_CHECK(entries.has_value(), "unexpected error getting unapplied entries: {}", ErrorName(entries.error()));
+  TKV_CHECK(entries.has_value(), "unexpected error getting unapplied entries: {}",
+            ErrorName(entries.error()));
   return std::move(entries).value();
 }
 

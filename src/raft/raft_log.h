@@ -108,7 +108,8 @@ class RaftLog {
   Expected<std::vector<eraftpb::Entry>, Error> Entries(uint64_t lo, uint64_t max_bytes) const;
   // Entries in [lo, hi), at most max_bytes (at least one). Error kCompacted
   // when lo is below FirstIndex().
-  Expected<std::vector<eraftpb::Entry>, Error> Slice(uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
+  Expected<std::vector<eraftpb::Entry>, Error> Slice(uint64_t lo, uint64_t hi,
+                                                     uint64_t max_bytes) const;
 
   bool HasNextCommittedEntries() const;
   // Committed entries after `applying`, up to max_applying_bytes.

@@ -1,8 +1,8 @@
 // Log replication: the TinyKV course's 2AB scenarios (suite Raft2AB) and
 // Raft paper §5.3-5.4.
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "raft/raft_test_util.h"
 
@@ -11,7 +11,8 @@ namespace {
 
 using namespace testutil;
 
-std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters, std::unique_ptr<MemoryStorage> s = nullptr) {
+std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters,
+                                  std::unique_ptr<MemoryStorage> s = nullptr) {
   return std::make_unique<TestRaft>(MakeConfig(id, std::move(voters)), std::move(s));
 }
 
@@ -95,9 +96,9 @@ TEST(Raft2AB, LeaderAcknowledgeCommit) {
     bool committed;
   };
   std::vector<Case> cases = {
-      {1, {}, true},          {3, {}, false},          {3, {2}, true},           {3, {2, 3}, true},
-      {5, {}, false},         {5, {2}, false},         {5, {2, 3}, true},        {5, {2, 3, 4}, true},
-      {5, {2, 3, 4, 5}, true},
+      {1, {}, true},     {3, {}, false},       {3, {2}, true},
+      {3, {2, 3}, true}, {5, {}, false},       {5, {2}, false},
+      {5, {2, 3}, true}, {5, {2, 3, 4}, true}, {5, {2, 3, 4, 5}, true},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     auto rp = NewNode(1, Ids(cases[i].size));
@@ -176,11 +177,10 @@ TEST(Raft2AB, FollowerCheckMessageTypeMsgAppend) {
     uint64_t wreject_hint;
   };
   std::vector<Case> cases = {
-      {0, 0, 1, false, 0},  // match with the committed entries
-      {1, 1, 1, false, 0},
-      {2, 2, 2, false, 0},  // match with an uncommitted entry
-      {1, 2, 2, true, 1},   // unmatched term at index 2
-      {3, 3, 3, true, 2},   // index 3 does not exist
+      {0, 0, 1, false, 0},                       // match with the committed entries
+      {1, 1, 1, false, 0}, {2, 2, 2, false, 0},  // match with an uncommitted entry
+      {1, 2, 2, true, 1},                        // unmatched term at index 2
+      {3, 3, 3, true, 2},                        // index 3 does not exist
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     auto storage = StorageWithTerms({1, 2});
@@ -270,7 +270,8 @@ TEST(Raft2AB, LeaderSyncFollowerLog) {
     net.Send(vote);
     net.Send(Propose(1, ""));
     ASSERT_EQ(net.Peer(1)->state(), StateRole::kLeader) << "case " << i;
-    EXPECT_EQ(LogString(AllEntries(net.Peer(1))), LogString(AllEntries(net.Peer(2)))) << "case " << i;
+    EXPECT_EQ(LogString(AllEntries(net.Peer(1))), LogString(AllEntries(net.Peer(2))))
+        << "case " << i;
   }
 }
 
@@ -383,11 +384,11 @@ TEST(Raft2AB, ProgressLeader) {
 // replaces the newer but uncommitted entries elsewhere.
 TEST(Raft2AB, LeaderElectionOverwriteNewerLogs) {
   std::vector<uint64_t> ids = Ids(5);
-  Network net = Network::Of(NodeWithLog(1, ids, {1}),      // won the first election
-                            NodeWithLog(2, ids, {1}),      // got the log from node 1
-                            NodeWithLog(3, ids, {2}),      // won the second election
-                            NodeWithVote(4, ids, 3, 2),    // voted, got no log
-                            NodeWithVote(5, ids, 3, 2));   // voted, got no log
+  Network net = Network::Of(NodeWithLog(1, ids, {1}),     // won the first election
+                            NodeWithLog(2, ids, {1}),     // got the log from node 1
+                            NodeWithLog(3, ids, {2}),     // won the second election
+                            NodeWithVote(4, ids, 3, 2),   // voted, got no log
+                            NodeWithVote(5, ids, 3, 2));  // voted, got no log
   // Node 1 campaigns and fails: a quorum knows about term 2. Its term rises to 2.
   net.Send(Hup(1));
   EXPECT_EQ(net.Peer(1)->state(), StateRole::kFollower);
@@ -680,9 +681,15 @@ TEST(Raft2AB, AllServerStepdown) {
       auto rp = NewNode(1, {1, 2, 3});
       TestRaft& r = *rp;
       switch (c.state) {
-        case StateRole::kFollower: r->BecomeFollower(1, kNone); break;
-        case StateRole::kPreCandidate: r->BecomePreCandidate(); break;
-        case StateRole::kCandidate: r->BecomeCandidate(); break;
+        case StateRole::kFollower:
+          r->BecomeFollower(1, kNone);
+          break;
+        case StateRole::kPreCandidate:
+          r->BecomePreCandidate();
+          break;
+        case StateRole::kCandidate:
+          r->BecomeCandidate();
+          break;
         case StateRole::kLeader:
           r->BecomeCandidate();
           r->BecomeLeader();
@@ -736,7 +743,8 @@ TEST(Raft2AB, LeaderIncreaseNext) {
     uint64_t next, wnext;
   };
   // previous entries (3) + empty entry + proposal + 1
-  for (Case c : std::vector<Case>{{ProgressState::kReplicate, 2, 3 + 1 + 1 + 1}, {ProgressState::kProbe, 2, 2}}) {
+  for (Case c : std::vector<Case>{{ProgressState::kReplicate, 2, 3 + 1 + 1 + 1},
+                                  {ProgressState::kProbe, 2, 2}}) {
     auto rp = NodeWithLog(1, {1, 2}, {1, 1, 1});
     TestRaft& r = *rp;
     r->BecomeCandidate();

@@ -1,9 +1,9 @@
 #include "raft/raft_sim.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <functional>
-
-#include <fmt/format.h>
 
 #include "common/check.h"
 
@@ -40,8 +40,8 @@ std::vector<SmEntry> DecodeSm(const std::string& s) {
     std::string line = s.substr(pos, nl - pos);
     pos = nl + 1;
     size_t a = line.find(' '), b = line.find(' ', a + 1);
-    out.push_back(SmEntry{std::stoull(line.substr(0, a)), std::stoull(line.substr(a + 1, b - a - 1)),
-                          line.substr(b + 1)});
+    out.push_back(SmEntry{std::stoull(line.substr(0, a)),
+                          std::stoull(line.substr(a + 1, b - a - 1)), line.substr(b + 1)});
   }
   return out;
 }
@@ -59,7 +59,9 @@ struct InFlight {
   uint64_t deliver_at;
   uint64_t seq;
   Message msg;
-  bool operator>(const InFlight& o) const { return std::tie(deliver_at, seq) > std::tie(o.deliver_at, o.seq); }
+  bool operator>(const InFlight& o) const {
+    return std::tie(deliver_at, seq) > std::tie(o.deliver_at, o.seq);
+  }
 };
 
 class Simulation {
@@ -114,6 +116,7 @@ class Simulation {
     c.max_size_per_msg = 64;
     c.random_seed = o_.seed * 1000003 + n.id * 7919 + static_cast<uint64_t>(stats.crashes);
     c.tag = fmt::format("[sim {} node {}]", o_.seed, n.id);
+    if (!o_.verbose) c.logger = quiet_;
     auto raw = RawNode::Create(c, n.storage.get());
     TKV_CHECK(raw.ok(), "{}", raw.status().ToString());
     n.raw = std::move(raw).value();
@@ -155,7 +158,8 @@ class Simulation {
       }
       if (rd.snapshot) InstallSnapshot(n, *rd.snapshot);
       // Entries that start at or before the stored tail replace a divergent suffix.
-      if (!rd.entries.empty() && rd.entries.front().index() <= n.storage->LastIndex()) ++stats.log_repairs;
+      if (!rd.entries.empty() && rd.entries.front().index() <= n.storage->LastIndex())
+        ++stats.log_repairs;
       n.storage->Append(rd.entries);
       if (rd.hard_state) {
         eraftpb::HardState hs = *rd.hard_state;
@@ -182,14 +186,16 @@ class Simulation {
 
   void Apply(Node& n, const Entry& e) {
     if (e.index() <= n.applied) return;  // covered by a snapshot
-    TKV_CHECK(e.index() == n.applied + 1, "node {} applies {} after {}", n.id, e.index(), n.applied);
+    TKV_CHECK(e.index() == n.applied + 1, "node {} applies {} after {}", n.id, e.index(),
+              n.applied);
     SmEntry se{e.index(), e.term(), e.data()};
     if (e.entry_type() == eraftpb::EntryConfChange) {
       eraftpb::ConfChange cc;
       TKV_CHECK(cc.ParseFromString(e.data()));
       eraftpb::ConfState cs = n.raw->ApplyConfChange(cc);
       n.storage->SetConfState(cs);
-      se.data = fmt::format("conf {} {}", eraftpb::ConfChangeType_Name(cc.change_type()), cc.node_id());
+      se.data =
+          fmt::format("conf {} {}", eraftpb::ConfChangeType_Name(cc.change_type()), cc.node_id());
       ++stats.conf_changes_applied;
       if (n.raw->raft().state() == StateRole::kLeader) TrackMembership(cs);
     }
@@ -276,7 +282,8 @@ class Simulation {
     double r = static_cast<double>(rng_.Next() >> 11) * 0x1.0p-53;
     if ((r -= o_.propose) < 0) {
       if (Node* n = RandomUpNode()) {
-        if (n->raw->Propose(fmt::format("p{}", proposals_++)) == Error::kOk) Log("propose on {}", n->id);
+        if (n->raw->Propose(fmt::format("p{}", proposals_++)) == Error::kOk)
+          Log("propose on {}", n->id);
         HandleReadies(*n);
       }
     } else if ((r -= o_.crash) < 0) {
@@ -356,7 +363,8 @@ class Simulation {
       return;
     }
     if (lead->raw->ProposeConfChange(cc) == Error::kOk) {
-      Log("propose {} {} on {}", eraftpb::ConfChangeType_Name(cc.change_type()), cc.node_id(), lead->id);
+      Log("propose {} {} on {}", eraftpb::ConfChangeType_Name(cc.change_type()), cc.node_id(),
+          lead->id);
       if (cc.node_id() == next_id_) ++next_id_;
       known_.insert(cc.node_id());
     }
@@ -366,7 +374,8 @@ class Simulation {
   void Compact(Node& n) {
     uint64_t first = n.storage->FirstIndex();
     if (n.applied < first + 8 || n.applied > n.storage->LastIndex()) return;
-    auto snap = n.storage->CreateSnapshot(n.applied, n.storage->InitialState().conf_state, EncodeSm(n.sm));
+    auto snap =
+        n.storage->CreateSnapshot(n.applied, n.storage->InitialState().conf_state, EncodeSm(n.sm));
     if (!snap.has_value()) return;
     uint64_t compact_to = n.applied - rng_.Uniform(3);
     if (compact_to > first) (void)n.storage->Compact(compact_to);
@@ -383,9 +392,10 @@ class Simulation {
   void Record(const Node& n, const SmEntry& e) {
     auto [it, inserted] = applied_.emplace(e.index, e);
     if (!inserted && !(it->second == e)) {
-      Fail("State Machine Safety", fmt::format("node {} applied [{} t{} '{}'] where another applied [{} t{} '{}']", n.id,
-                                               e.index, e.term, e.data, it->second.index, it->second.term,
-                                               it->second.data));
+      Fail(
+          "State Machine Safety",
+          fmt::format("node {} applied [{} t{} '{}'] where another applied [{} t{} '{}']", n.id,
+                      e.index, e.term, e.data, it->second.index, it->second.term, it->second.data));
     }
   }
 
@@ -416,16 +426,19 @@ class Simulation {
         ++stats.elections;
         Log("node {} leads term {}", id, r.term());
       } else if (it->second != id) {
-        Fail("Election Safety", fmt::format("nodes {} and {} both lead term {}", it->second, id, r.term()));
+        Fail("Election Safety",
+             fmt::format("nodes {} and {} both lead term {}", it->second, id, r.term()));
       }
       // Leader Append-Only: a leader never overwrites or deletes its entries.
       uint64_t last = r.log().LastIndex();
       auto tail = leader_tail_.find(id);
       if (tail != leader_tail_.end() && tail->second.term == r.term()) {
         const auto& t = tail->second;
-        if (last < t.last || (t.last >= r.log().FirstIndex() && r.log().TermOrZero(t.last) != t.last_term)) {
-          Fail("Leader Append-Only", fmt::format("leader {} of term {} had [{} t{}], now last {} (term there {})", id,
-                                                 r.term(), t.last, t.last_term, last, r.log().TermOrZero(t.last)));
+        if (last < t.last ||
+            (t.last >= r.log().FirstIndex() && r.log().TermOrZero(t.last) != t.last_term)) {
+          Fail("Leader Append-Only",
+               fmt::format("leader {} of term {} had [{} t{}], now last {} (term there {})", id,
+                           r.term(), t.last, t.last_term, last, r.log().TermOrZero(t.last)));
         }
       }
       leader_tail_[id] = {r.term(), last, r.log().LastTerm()};
@@ -452,8 +465,8 @@ class Simulation {
         if (index < r.log().FirstIndex()) continue;  // inside its snapshot
         if (index > r.log().LastIndex() || r.log().TermOrZero(index) != c.entry_term) {
           Fail("Leader Completeness",
-               fmt::format("leader {} of term {} lacks [{} t{}] committed in term {}", n->id, r.term(), index,
-                           c.entry_term, c.commit_term));
+               fmt::format("leader {} of term {} lacks [{} t{}] committed in term {}", n->id,
+                           r.term(), index, c.entry_term, c.commit_term));
           return;
         }
       }
@@ -485,8 +498,9 @@ class Simulation {
       const Entry& p = (*ea)[k];
       const Entry& q = (*eb)[k];
       if (p.term() != q.term() || p.data() != q.data() || p.entry_type() != q.entry_type()) {
-        Fail("Log Matching", fmt::format("nodes {} and {} agree on [{} t{}] but differ at {}: t{} vs t{}", x.id, y.id,
-                                         match, a.TermOrZero(match), p.index(), p.term(), q.term()));
+        Fail("Log Matching",
+             fmt::format("nodes {} and {} agree on [{} t{}] but differ at {}: t{} vs t{}", x.id,
+                         y.id, match, a.TermOrZero(match), p.index(), p.term(), q.term()));
         return;
       }
     }
@@ -495,11 +509,14 @@ class Simulation {
 
   template <typename... Args>
   void Log(fmt::format_string<Args...> f, Args&&... args) {
-    if (o_.verbose) fmt::print("[t{} s{}] {}\n", now_, step_, fmt::format(f, std::forward<Args>(args)...));
+    if (o_.verbose)
+      fmt::print("[t{} s{}] {}\n", now_, step_, fmt::format(f, std::forward<Args>(args)...));
   }
 
   const SimOptions o_;
   Rng rng_;
+  // A logger without sinks: the nodes' own logging is dropped unless verbose.
+  std::shared_ptr<spdlog::logger> quiet_ = std::make_shared<spdlog::logger>("sim");
   std::map<uint64_t, Node> nodes_;
   std::set<uint64_t> known_;  // ids that are or were members
   std::set<uint64_t> voters_, learners_;

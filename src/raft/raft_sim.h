@@ -59,14 +59,14 @@ struct SimOptions {
 
 // What a run saw, to show that the properties were exercised.
 struct SimStats {
-  int elections = 0;        // distinct (term, leader) pairs
+  int elections = 0;  // distinct (term, leader) pairs
   int crashes = 0;
   int snapshots_installed = 0;
   int conf_changes_applied = 0;
   int transfers = 0;
   uint64_t max_commit = 0;  // highest index known committed
   uint64_t max_term = 0;
-  int log_repairs = 0;      // followers that dropped a conflicting suffix
+  int log_repairs = 0;  // followers that dropped a conflicting suffix
 };
 
 struct Violation {

@@ -5,11 +5,11 @@
 //   TINYKV_RAFT_SIM_SEEDS=10000 build/release/src/raft/raft_sim_test --gtest_filter='Seeds/*'
 //   TINYKV_RAFT_SIM_SEED=1234 build/release/src/raft/raft_sim_test --gtest_filter='Seeds/*/0'
 // A failure prints its seed; the seed replays the same run.
-#include <cstdlib>
+#include "raft/raft_sim.h"
 
 #include <gtest/gtest.h>
 
-#include "raft/raft_sim.h"
+#include <cstdlib>
 
 namespace tinykv::raft::sim {
 namespace {
@@ -40,8 +40,8 @@ TEST_P(Seeds, NoSafetyViolation) {
     o = Randomized(o);
     SimStats stats;
     auto v = Simulate(o, &stats);
-    ASSERT_FALSE(v.has_value()) << v->property << " violated with seed " << seed << ": " << v->detail
-                                << "\nreplay: TINYKV_RAFT_SIM_SEED=" << seed
+    ASSERT_FALSE(v.has_value()) << v->property << " violated with seed " << seed << ": "
+                                << v->detail << "\nreplay: TINYKV_RAFT_SIM_SEED=" << seed
                                 << " raft_sim_test --gtest_filter='Seeds/*/0'";
     if (stats.max_commit > 5 + 10) ++progressed;
   }
@@ -64,7 +64,8 @@ SimStats RunMix(uint64_t first_seed, int count, const std::function<void(SimOpti
     mix(o);
     SimStats s;
     auto v = Simulate(o, &s);
-    EXPECT_FALSE(v.has_value()) << v->property << " violated with seed " << seed << ": " << v->detail;
+    EXPECT_FALSE(v.has_value()) << v->property << " violated with seed " << seed << ": "
+                                << v->detail;
     if (v) break;
     sum.elections += s.elections;
     sum.crashes += s.crashes;

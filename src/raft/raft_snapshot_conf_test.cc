@@ -25,7 +25,8 @@ Message SnapshotMsg(uint64_t from, uint64_t to, uint64_t term, const eraftpb::Sn
   return m;
 }
 
-std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters, std::unique_ptr<MemoryStorage> s = nullptr) {
+std::unique_ptr<TestRaft> NewNode(uint64_t id, std::vector<uint64_t> voters,
+                                  std::unique_ptr<MemoryStorage> s = nullptr) {
   return std::make_unique<TestRaft>(MakeConfig(id, std::move(voters)), std::move(s));
 }
 
@@ -131,11 +132,14 @@ TEST(Raft2C, SlowNodeRestore) {
   for (int j = 0; j <= 100; ++j) net.Send(Propose(1, ""));
   TestRaft& lead = net.Peer(1);
   lead.ApplyCommitted();
-  ASSERT_TRUE(lead.storage().CreateSnapshot(lead->log().applied(), lead->tracker().ToConfState(), "").has_value());
+  ASSERT_TRUE(lead.storage()
+                  .CreateSnapshot(lead->log().applied(), lead->tracker().ToConfState(), "")
+                  .has_value());
   ASSERT_EQ(lead.storage().Compact(lead->log().applied()), Error::kOk);
   net.Recover();
   // Heartbeats let the leader see node 3 again; then it sends the snapshot.
-  for (int i = 0; i < 10 && !lead->tracker().Get(3)->recent_active; ++i) net.Send(Msg(1, 1, eraftpb::MsgBeat));
+  for (int i = 0; i < 10 && !lead->tracker().Get(3)->recent_active; ++i)
+    net.Send(Msg(1, 1, eraftpb::MsgBeat));
   net.Send(Propose(1, ""));
   net.Send(Propose(1, ""));
   EXPECT_EQ(net.Peer(3)->log().committed(), lead->log().committed());
@@ -248,7 +252,9 @@ TEST(Raft3A, LeaderTransferAfterSnapshot) {
   net.Send(Propose(1, ""));
   TestRaft& lead = net.Peer(1);
   lead.ApplyCommitted();
-  ASSERT_TRUE(lead.storage().CreateSnapshot(lead->log().applied(), lead->tracker().ToConfState(), "").has_value());
+  ASSERT_TRUE(lead.storage()
+                  .CreateSnapshot(lead->log().applied(), lead->tracker().ToConfState(), "")
+                  .has_value());
   ASSERT_EQ(lead.storage().Compact(lead->log().applied()), Error::kOk);
   net.Recover();
   EXPECT_EQ(lead->tracker().Get(3)->match, 1u);

@@ -1,8 +1,8 @@
 #include "raft/raft_test_util.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "common/check.h"
 
@@ -76,7 +76,8 @@ std::unique_ptr<MemoryStorage> StorageWithTerms(const std::vector<uint64_t>& ter
   return s;
 }
 
-std::unique_ptr<TestRaft> NodeWithLog(uint64_t id, std::vector<uint64_t> voters, const std::vector<uint64_t>& terms,
+std::unique_ptr<TestRaft> NodeWithLog(uint64_t id, std::vector<uint64_t> voters,
+                                      const std::vector<uint64_t>& terms,
                                       const std::function<void(Config&)>& tweak) {
   auto storage = StorageWithTerms(terms);
   eraftpb::HardState hs;
@@ -87,8 +88,8 @@ std::unique_ptr<TestRaft> NodeWithLog(uint64_t id, std::vector<uint64_t> voters,
   return std::make_unique<TestRaft>(c, std::move(storage));
 }
 
-std::unique_ptr<TestRaft> NodeWithVote(uint64_t id, std::vector<uint64_t> voters, uint64_t vote, uint64_t term,
-                                       const std::function<void(Config&)>& tweak) {
+std::unique_ptr<TestRaft> NodeWithVote(uint64_t id, std::vector<uint64_t> voters, uint64_t vote,
+                                       uint64_t term, const std::function<void(Config&)>& tweak) {
   auto storage = std::make_unique<MemoryStorage>();
   eraftpb::HardState hs;
   hs.set_term(term);
@@ -159,7 +160,8 @@ bool Network::Filtered(const Message& m) {
 }
 
 void Network::Send(std::vector<Message> msgs) {
-  std::deque<Message> queue(std::make_move_iterator(msgs.begin()), std::make_move_iterator(msgs.end()));
+  std::deque<Message> queue(std::make_move_iterator(msgs.begin()),
+                            std::make_move_iterator(msgs.end()));
   while (!queue.empty()) {
     Message m = std::move(queue.front());
     queue.pop_front();
@@ -212,8 +214,9 @@ void CommitNoopEntry(TestRaft& leader) {
   std::vector<Message> msgs = leader.TakeMessages();
   leader.Persist();
   for (const Message& m : msgs) {
-    TKV_CHECK(m.msg_type() == eraftpb::MsgAppend && m.entries_size() == 1 && m.entries(0).data().empty(),
-              "not a message to append the empty entry: {}", MsgString(m));
+    TKV_CHECK(
+        m.msg_type() == eraftpb::MsgAppend && m.entries_size() == 1 && m.entries(0).data().empty(),
+        "not a message to append the empty entry: {}", MsgString(m));
     (void)leader->Step(AcceptAndReply(m));
   }
   (void)leader.TakeMessages();  // commit-index refreshes
@@ -222,7 +225,8 @@ void CommitNoopEntry(TestRaft& leader) {
 
 std::vector<Message> Sorted(std::vector<Message> msgs) {
   std::stable_sort(msgs.begin(), msgs.end(), [](const Message& a, const Message& b) {
-    return std::make_pair(a.to(), static_cast<int>(a.msg_type())) < std::make_pair(b.to(), static_cast<int>(b.msg_type()));
+    return std::make_pair(a.to(), static_cast<int>(a.msg_type())) <
+           std::make_pair(b.to(), static_cast<int>(b.msg_type()));
   });
   return msgs;
 }
@@ -242,9 +246,9 @@ std::string LogString(const std::vector<Entry>& entries) {
 }
 
 std::string MsgString(const Message& m) {
-  return fmt::format("{}->{} {} term={} logterm={} index={} commit={} entries={} reject={}", m.from(), m.to(),
-                     eraftpb::MessageType_Name(m.msg_type()), m.term(), m.log_term(), m.index(), m.commit(),
-                     m.entries_size(), m.reject());
+  return fmt::format("{}->{} {} term={} logterm={} index={} commit={} entries={} reject={}",
+                     m.from(), m.to(), eraftpb::MessageType_Name(m.msg_type()), m.term(),
+                     m.log_term(), m.index(), m.commit(), m.entries_size(), m.reject());
 }
 
 }  // namespace tinykv::raft::testutil

@@ -54,10 +54,12 @@ class TestRaft {
 // A storage whose log holds entries with the given terms at indexes 1, 2, ...
 std::unique_ptr<MemoryStorage> StorageWithTerms(const std::vector<uint64_t>& terms);
 // A node whose log has the given terms and whose term is the last of them.
-std::unique_ptr<TestRaft> NodeWithLog(uint64_t id, std::vector<uint64_t> voters, const std::vector<uint64_t>& terms,
+std::unique_ptr<TestRaft> NodeWithLog(uint64_t id, std::vector<uint64_t> voters,
+                                      const std::vector<uint64_t>& terms,
                                       const std::function<void(Config&)>& tweak = {});
 // A node that voted for `vote` in `term`.
-std::unique_ptr<TestRaft> NodeWithVote(uint64_t id, std::vector<uint64_t> voters, uint64_t vote, uint64_t term,
+std::unique_ptr<TestRaft> NodeWithVote(uint64_t id, std::vector<uint64_t> voters, uint64_t vote,
+                                       uint64_t term,
                                        const std::function<void(Config&)>& tweak = {});
 
 // Message builders.
@@ -73,7 +75,8 @@ class Network {
   // black hole that swallows every message (Hole()).
   struct Slot {
     Slot(std::nullptr_t) {}  // NOLINT(google-explicit-constructor)
-    Slot(std::unique_ptr<TestRaft> p) : node(std::move(p)) {}  // NOLINT(google-explicit-constructor)
+    Slot(std::unique_ptr<TestRaft> p)
+        : node(std::move(p)) {}  // NOLINT(google-explicit-constructor)
     std::unique_ptr<TestRaft> node;
     bool hole = false;
   };

@@ -46,7 +46,9 @@ Error RawNode::ProposeConfChange(const eraftpb::ConfChange& cc) {
   return raft_->Step(m);
 }
 
-eraftpb::ConfState RawNode::ApplyConfChange(const eraftpb::ConfChange& cc) { return raft_->ApplyConfChange(cc); }
+eraftpb::ConfState RawNode::ApplyConfChange(const eraftpb::ConfChange& cc) {
+  return raft_->ApplyConfChange(cc);
+}
 
 Error RawNode::Step(const eraftpb::Message& m) {
   if (IsLocalMessage(m.msg_type())) return Error::kStepLocalMessage;
@@ -61,8 +63,8 @@ bool RawNode::HasReady() const {
   if (!(CurrentSoftState() == prev_soft_)) return true;
   if (!SameHardState(raft_->HardState(), prev_hard_)) return true;
   const RaftLog& log = raft_->log();
-  return log.PendingSnapshot().has_value() || !log.UnstableEntries().empty() || log.HasNextCommittedEntries() ||
-         raft_->HasMessages() || raft_->HasReadStates();
+  return log.PendingSnapshot().has_value() || !log.UnstableEntries().empty() ||
+         log.HasNextCommittedEntries() || raft_->HasMessages() || raft_->HasReadStates();
 }
 
 Ready RawNode::GetReady() {
@@ -143,8 +145,14 @@ RaftStatus RawNode::GetStatus() const {
   s.lead_transferee = raft_->lead_transferee();
   if (raft_->state() == StateRole::kLeader) {
     for (const auto& [id, pr] : raft_->tracker().progress()) {
-      s.progress[id] = ProgressStatus{pr.match,         pr.next,       pr.state,         pr.pending_snapshot,
-                                      pr.recent_active, pr.is_learner, pr.inflights.Count(), pr.IsPaused()};
+      s.progress[id] = ProgressStatus{pr.match,
+                                      pr.next,
+                                      pr.state,
+                                      pr.pending_snapshot,
+                                      pr.recent_active,
+                                      pr.is_learner,
+                                      pr.inflights.Count(),
+                                      pr.IsPaused()};
     }
   }
   return s;

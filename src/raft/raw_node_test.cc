@@ -295,7 +295,7 @@ TEST(RawNodeContract, AsynchronousApply) {
     if (rd.hard_state) storage.SetHardState(*rd.hard_state);
     node->Advance(rd);
   }
-  EXPECT_FALSE(node->HasReady());  // the committed entries were handed out once
+  EXPECT_FALSE(node->HasReady());                // the committed entries were handed out once
   EXPECT_EQ(node->raft().log().applying(), 2u);  // the empty entry (1) and the change (2)
   EXPECT_EQ(node->GetStatus().applied, 1u);
   EXPECT_EQ(node->ProposeConfChange(CC(eraftpb::AddLearnerNode, 3)), Error::kProposalDropped);

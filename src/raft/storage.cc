@@ -33,7 +33,8 @@ Expected<std::vector<eraftpb::Entry>, Error> MemoryStorage::Entries(uint64_t lo,
   if (lo <= offset) return Unexpected{Error::kCompacted};
   if (hi > LastIndex() + 1) return Unexpected{Error::kUnavailable};
   TKV_CHECK(lo <= hi, "Entries({}, {})", lo, hi);
-  std::vector<eraftpb::Entry> out(entries_.begin() + (lo - offset), entries_.begin() + (hi - offset));
+  std::vector<eraftpb::Entry> out(entries_.begin() + (lo - offset),
+                                  entries_.begin() + (hi - offset));
   LimitSize(out, max_bytes);
   return out;
 }
@@ -60,7 +61,8 @@ Error MemoryStorage::ApplySnapshot(const eraftpb::Snapshot& snapshot) {
   return Error::kOk;
 }
 
-Expected<eraftpb::Snapshot, Error> MemoryStorage::CreateSnapshot(uint64_t i, const eraftpb::ConfState& cs,
+Expected<eraftpb::Snapshot, Error> MemoryStorage::CreateSnapshot(uint64_t i,
+                                                                 const eraftpb::ConfState& cs,
                                                                  std::string data) {
   if (i <= snapshot_.metadata().index()) return Unexpected{Error::kSnapshotOutOfDate};
   TKV_CHECK(i <= LastIndex(), "snapshot {} is out of bound lastindex({})", i, LastIndex());
@@ -96,7 +98,8 @@ void MemoryStorage::Append(const std::vector<eraftpb::Entry>& entries) {
   if (last < first) return;  // all compacted
   size_t skip = entries[0].index() < first ? first - entries[0].index() : 0;
   uint64_t start = entries[skip].index();
-  TKV_CHECK(start <= LastIndex() + 1, "missing log entry [last: {}, append at: {}]", LastIndex(), start);
+  TKV_CHECK(start <= LastIndex() + 1, "missing log entry [last: {}, append at: {}]", LastIndex(),
+            start);
   entries_.resize(start - entries_[0].index());  // drop the conflicting tail
   for (size_t j = skip; j < entries.size(); ++j) {
     TKV_CHECK(entries[j].index() == entries_.back().index() + 1, "non-contiguous append");

@@ -1,11 +1,11 @@
 #include "server/config.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <functional>
 #include <map>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/log.h"
 
@@ -86,14 +86,22 @@ Result<size_t> ParseByteSize(std::string_view text) {
   std::string_view unit(end, text.data() + text.size() - end);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   static const std::map<std::string_view, size_t> kUnits = {
-      {"", 1},          {"B", 1},          {"KB", 1ull << 10}, {"KiB", 1ull << 10},
-      {"MB", 1ull << 20}, {"MiB", 1ull << 20}, {"GB", 1ull << 30}, {"GiB", 1ull << 30},
+      {"", 1},
+      {"B", 1},
+      {"KB", 1ull << 10},
+      {"KiB", 1ull << 10},
+      {"MB", 1ull << 20},
+      {"MiB", 1ull << 20},
+      {"GB", 1ull << 30},
+      {"GiB", 1ull << 30},
   };
   auto it = kUnits.find(unit);
   if (it == kUnits.end()) {
-    return Status::InvalidArgument(fmt::format("unknown size unit '{}' in '{}' (B, KiB, MiB, GiB)", unit, text));
+    return Status::InvalidArgument(
+        fmt::format("unknown size unit '{}' in '{}' (B, KiB, MiB, GiB)", unit, text));
   }
-  if (number > SIZE_MAX / it->second) return Status::InvalidArgument(fmt::format("size '{}' is too large", text));
+  if (number > SIZE_MAX / it->second)
+    return Status::InvalidArgument(fmt::format("size '{}' is too large", text));
   return number * it->second;
 }
 
@@ -173,7 +181,8 @@ Status ValidateConfig(const Config& c) {
         "+ 4KiB ({}), or the largest valid put could not be sent",
         c.max_message_size, c.max_key_size + c.max_value_size + kEnvelope));
   }
-  if (c.max_message_size > (1u << 30)) return invalid("server.max-message-size must be at most 1GiB");
+  if (c.max_message_size > (1u << 30))
+    return invalid("server.max-message-size must be at most 1GiB");
   TKV_RETURN_IF_ERROR(ValidateLogLevel(c.log_level));
   return Status::OK();
 }

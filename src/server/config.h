@@ -21,8 +21,8 @@ struct Config {
   std::chrono::milliseconds shutdown_timeout{10000};  // grace period for in-flight requests
 
   // [storage]
-  bool sync_write = true;                 // fsync before acknowledging a write
-  size_t block_cache_size = 256u << 20;   // RocksDB block cache
+  bool sync_write = true;                     // fsync before acknowledging a write
+  size_t block_cache_size = 256u << 20;       // RocksDB block cache
   size_t max_pending_write_size = 64u << 20;  // queued write bytes before ServerIsBusy
 
   // [limits]

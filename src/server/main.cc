@@ -4,16 +4,16 @@
 //
 // Exit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 when the server
 // cannot start, 2 for bad flags or configuration.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "server/config.h"
@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   if (standalone) config.standalone = true;
   if (log_level) config.log_level = *log_level;
   if (log_file) config.log_file = *log_file;
-  if (Status s = tinykv::server::ValidateConfig(config); !s.ok()) return Fail(kExitUsage, s.ToString());
-  if (Status s = tinykv::InitLogging({.level = config.log_level, .file = config.log_file}); !s.ok()) {
+  if (Status s = tinykv::server::ValidateConfig(config); !s.ok())
+    return Fail(kExitUsage, s.ToString());
+  if (Status s = tinykv::InitLogging({.level = config.log_level, .file = config.log_file});
+      !s.ok()) {
     return Fail(kExitUsage, s.ToString());
   }
 

@@ -39,8 +39,8 @@ void RawKv::Get(const kvrpcpb::RawGetRequest& req, kvrpcpb::RawGetResponse* resp
     resp->set_error(cf.status().ToString());
     return done();
   }
-  storage_.AsyncSnapshot([&req, resp, cf = *cf, done = std::move(done)](
-                             Result<std::unique_ptr<storage::Snapshot>> snap) {
+  storage_.AsyncSnapshot([&req, resp, cf = *cf,
+                          done = std::move(done)](Result<std::unique_ptr<storage::Snapshot>> snap) {
     if (!snap.ok()) {
       resp->set_error(snap.status().ToString());
       return done();
@@ -73,7 +73,8 @@ void RawKv::Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp
   Write(std::move(batch), resp, std::move(done));
 }
 
-void RawKv::Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp, Done done) {
+void RawKv::Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp,
+                   Done done) {
   auto cf = CheckTarget(req.cf(), req.key());
   if (!cf.ok()) {
     resp->set_error(cf.status().ToString());
@@ -100,8 +101,8 @@ void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* r
     return done();
   }
   if (req.limit() == 0) return done();
-  storage_.AsyncSnapshot([this, &req, resp, cf = *cf, done = std::move(done)](
-                             Result<std::unique_ptr<storage::Snapshot>> snap) {
+  storage_.AsyncSnapshot([this, &req, resp, cf = *cf,
+                          done = std::move(done)](Result<std::unique_ptr<storage::Snapshot>> snap) {
     if (!snap.ok()) {
       resp->set_error(snap.status().ToString());
       return done();
@@ -113,11 +114,11 @@ void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* r
       bytes += it->key().size() + it->value().size();
       if (bytes > limits_.max_response_bytes) {
         resp->clear_kvs();
-        resp->set_error(Status::InvalidArgument(
-                            fmt::format("scan result is over {} bytes (max-message-size); "
-                                        "ask for fewer keys",
-                                        limits_.max_response_bytes))
-                            .ToString());
+        resp->set_error(
+            Status::InvalidArgument(fmt::format("scan result is over {} bytes (max-message-size); "
+                                                "ask for fewer keys",
+                                                limits_.max_response_bytes))
+                .ToString());
         return done();
       }
       kvrpcpb::KvPair* kv = resp->add_kvs();

@@ -3,9 +3,9 @@
 // every kind of bad input.
 #include "server/raw_kv.h"
 
-#include <future>
-
 #include <gtest/gtest.h>
+
+#include <future>
 
 #include "storage/rocks/rocks_engine.h"
 #include "storage/standalone_storage.h"
@@ -29,7 +29,8 @@ class RawKvTest : public ::testing::Test {
 
   // Calls a handler and waits for it to finish.
   template <typename Request, typename Response>
-  Response Call(void (RawKv::*handler)(const Request&, Response*, RawKv::Done), const Request& req) {
+  Response Call(void (RawKv::*handler)(const Request&, Response*, RawKv::Done),
+                const Request& req) {
     Response resp;
     std::promise<void> finished;
     ((*raw_).*handler)(req, &resp, [&] { finished.set_value(); });
@@ -43,7 +44,8 @@ class RawKvTest : public ::testing::Test {
     req.set_key(key);
     return Call(&RawKv::Get, req);
   }
-  kvrpcpb::RawPutResponse Put(const std::string& cf, const std::string& key, const std::string& value) {
+  kvrpcpb::RawPutResponse Put(const std::string& cf, const std::string& key,
+                              const std::string& value) {
     kvrpcpb::RawPutRequest req;
     req.set_cf(cf);
     req.set_key(key);
@@ -85,7 +87,9 @@ class RawKvTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  RawKvLimits limits_{.max_key_size = 64, .max_value_size = 1024, .max_scan_limit = 100,
+  RawKvLimits limits_{.max_key_size = 64,
+                      .max_value_size = 1024,
+                      .max_scan_limit = 100,
                       .max_response_bytes = 4096};
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::StandaloneStorage> storage_;
@@ -137,7 +141,8 @@ TEST_F(RawKvTest, TestRawScan1) {
   for (int i = 1; i <= 5; ++i) StoragePut(Cf::kDefault, std::to_string(i), std::to_string(i * 10));
   auto r = Scan("default", "1", 3);
   EXPECT_EQ(r.error(), "");
-  EXPECT_EQ(Pairs(r), (std::vector<std::pair<std::string, std::string>>{{"1", "10"}, {"2", "20"}, {"3", "30"}}));
+  EXPECT_EQ(Pairs(r), (std::vector<std::pair<std::string, std::string>>{
+                          {"1", "10"}, {"2", "20"}, {"3", "30"}}));
 }
 
 TEST_F(RawKvTest, TestRawScanAfterRawPut1) {
@@ -191,7 +196,8 @@ TEST_F(RawKvTest, ScanStartsAtStartKeyAndStaysInItsFamily) {
   ASSERT_EQ(Put("default", "a", "1").error(), "");
   ASSERT_EQ(Put("default", "c", "3").error(), "");
   ASSERT_EQ(Put("lock", "b", "x").error(), "");
-  EXPECT_EQ(Pairs(Scan("default", "b", 10)), (std::vector<std::pair<std::string, std::string>>{{"c", "3"}}));
+  EXPECT_EQ(Pairs(Scan("default", "b", 10)),
+            (std::vector<std::pair<std::string, std::string>>{{"c", "3"}}));
   EXPECT_EQ(Pairs(Scan("default", "", 10)).size(), 2u);  // empty start: from the beginning
   EXPECT_EQ(Pairs(Scan("lock", "", 10)).size(), 1u);
 }
@@ -249,7 +255,8 @@ TEST_F(RawKvTest, ScanLimitOverMaximumIsRejected) {
 }
 
 TEST_F(RawKvTest, ScanOverResponseSizeIsRejected) {
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(Put("default", "k" + std::to_string(i), std::string(1000, 'v')).error(), "");
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(Put("default", "k" + std::to_string(i), std::string(1000, 'v')).error(), "");
   auto r = Scan("default", "", 10);
   ExpectInvalid(r.error(), "ask for fewer keys");
   EXPECT_EQ(r.kvs_size(), 0);

@@ -1,12 +1,12 @@
 #include "server/server.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 #include "server/kv_service.h"
 #include "server/raw_kv.h"
@@ -30,7 +30,8 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
-    return Status::IOError(fmt::format("cannot create data dir {}: {}", config.data_dir, ec.message()));
+    return Status::IOError(
+        fmt::format("cannot create data dir {}: {}", config.data_dir, ec.message()));
   }
   storage::RocksOptions rocks;
   rocks.path = config.data_dir + "/kv";
@@ -38,8 +39,9 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   TKV_ASSIGN_OR_RETURN(server->engine_, storage::OpenRocksEngine(rocks));
 
   server->storage_ = std::make_unique<storage::StandaloneStorage>(
-      *server->engine_, storage::StandaloneOptions{.sync_writes = config.sync_write,
-                                                   .max_pending_bytes = config.max_pending_write_size});
+      *server->engine_,
+      storage::StandaloneOptions{.sync_writes = config.sync_write,
+                                 .max_pending_bytes = config.max_pending_write_size});
   server->raw_ = std::make_unique<RawKv>(
       *server->storage_, RawKvLimits{.max_key_size = config.max_key_size,
                                      .max_value_size = config.max_value_size,
@@ -62,7 +64,8 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || port == 0) {
     server->grpc_.reset();
-    return Status::IOError(fmt::format("cannot listen on {} (in use, or not a local address?)", config.addr));
+    return Status::IOError(
+        fmt::format("cannot listen on {} (in use, or not a local address?)", config.addr));
   }
   server->address_ = fmt::format("{}:{}", config.addr.substr(0, config.addr.rfind(':')), port);
   server->grpc_->GetHealthCheckService()->SetServingStatus(true);

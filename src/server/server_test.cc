@@ -2,12 +2,12 @@
 // behaviour, limits, health and reflection, restart and shutdown.
 #include "server/server.h"
 
-#include <atomic>
-#include <thread>
-
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
 
 #include "health.grpc.pb.h"
 #include "testing/temp_dir.h"
@@ -33,7 +33,8 @@ class ServerTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
-    channel_ = grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
+    channel_ =
+        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
     stub_ = tinykvpb::TinyKv::NewStub(channel_);
   }
 
@@ -43,7 +44,8 @@ class ServerTest : public ::testing::Test {
     return ctx;
   }
 
-  grpc::Status Put(const std::string& key, const std::string& value, kvrpcpb::RawPutResponse* resp) {
+  grpc::Status Put(const std::string& key, const std::string& value,
+                   kvrpcpb::RawPutResponse* resp) {
     kvrpcpb::RawPutRequest req;
     req.set_key(key);
     req.set_value(value);
@@ -108,19 +110,23 @@ TEST_F(ServerTest, UnservedRpcsAnswerUnimplemented) {
   }
   {
     kvrpcpb::CheckTxnStatusResponse r;
-    EXPECT_EQ(stub_->KvCheckTxnStatus(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(stub_->KvCheckTxnStatus(Ctx().get(), {}, &r).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
   }
   {
     kvrpcpb::BatchRollbackResponse r;
-    EXPECT_EQ(stub_->KvBatchRollback(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(stub_->KvBatchRollback(Ctx().get(), {}, &r).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
   }
   {
     kvrpcpb::ResolveLockResponse r;
-    EXPECT_EQ(stub_->KvResolveLock(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(stub_->KvResolveLock(Ctx().get(), {}, &r).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
   }
   {
     coprocessor::Response r;
-    EXPECT_EQ(stub_->Coprocessor(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(stub_->Coprocessor(Ctx().get(), {}, &r).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
   }
   {
     raft_serverpb::Done done;
@@ -171,7 +177,8 @@ std::string ListServicesByReflection(const std::shared_ptr<grpc::Channel>& chann
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   auto step = [&] { return cq.Next(&tag, &ok) && ok; };

@@ -6,10 +6,14 @@ namespace tinykv::storage {
 
 std::string_view CfName(Cf cf) {
   switch (cf) {
-    case Cf::kDefault: return "default";
-    case Cf::kLock: return "lock";
-    case Cf::kWrite: return "write";
-    case Cf::kMeta: return "meta";
+    case Cf::kDefault:
+      return "default";
+    case Cf::kLock:
+      return "lock";
+    case Cf::kWrite:
+      return "write";
+    case Cf::kMeta:
+      return "meta";
   }
   TKV_PANIC("invalid column family {}", static_cast<int>(cf));
 }

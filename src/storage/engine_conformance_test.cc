@@ -1,11 +1,11 @@
 // The behaviour every Engine must have. Runs against MemEngine and RocksEngine.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <functional>
 #include <map>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "storage/engine.h"
 #include "storage/mem/mem_engine.h"
@@ -193,13 +193,15 @@ TEST_P(EngineConformance, IteratorOutlivesItsSnapshotObject) {
 }
 
 TEST_P(EngineConformance, IteratorOrderSeekAndBackward) {
-  std::vector<std::string> keys = {"", "\x00"s, "a", "a\x00"s, "ab", "b", "\x7f", "\xff", "\xff\xff"};
+  std::vector<std::string> keys = {"",  "\x00"s, "a",    "a\x00"s,  "ab",
+                                   "b", "\x7f",  "\xff", "\xff\xff"};
   for (const auto& k : keys) Put(Cf::kDefault, k, "v");
   auto snap = engine_->NewSnapshot();
   auto it = snap->NewIterator(Cf::kDefault);
   KvList forward = Scan(*it);
   ASSERT_EQ(forward.size(), keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(forward[i].first, keys[i]) << i;  // bytewise order
+  for (size_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(forward[i].first, keys[i]) << i;  // bytewise order
   KvList backward = ScanBackward(*it);
   std::reverse(backward.begin(), backward.end());
   EXPECT_EQ(backward, forward);
@@ -304,7 +306,9 @@ TEST_P(EngineConformance, RandomOperationsMatchModel) {
   using Model = std::map<std::string, std::string>;
   std::array<Model, kNumCfs> model;
   std::vector<std::pair<std::unique_ptr<Snapshot>, std::array<Model, kNumCfs>>> snaps;
-  auto random_key = [&] { return std::string(1, static_cast<char>('a' + rng() % 12)) + (rng() % 2 ? "x" : ""); };
+  auto random_key = [&] {
+    return std::string(1, static_cast<char>('a' + rng() % 12)) + (rng() % 2 ? "x" : "");
+  };
 
   for (int step = 0; step < 1500; ++step) {
     WriteBatch b;
@@ -313,13 +317,16 @@ TEST_P(EngineConformance, RandomOperationsMatchModel) {
       Cf cf = kAllCfs[rng() % kNumCfs];
       Model& m = model[static_cast<size_t>(cf)];
       switch (rng() % 6) {
-        case 0: case 1: case 2: {
+        case 0:
+        case 1:
+        case 2: {
           std::string k = random_key(), v = std::to_string(step);
           b.Put(cf, k, v);
           m[k] = v;
           break;
         }
-        case 3: case 4: {
+        case 3:
+        case 4: {
           std::string k = random_key();
           b.Delete(cf, k);
           m.erase(k);
@@ -353,7 +360,8 @@ TEST_P(EngineConformance, RandomOperationsMatchModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, EngineConformance,
-                         ::testing::Values(EngineKind{"Mem", OpenMem}, EngineKind{"Rocks", OpenRocks}),
+                         ::testing::Values(EngineKind{"Mem", OpenMem},
+                                           EngineKind{"Rocks", OpenRocks}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

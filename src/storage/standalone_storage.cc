@@ -24,11 +24,12 @@ void StandaloneStorage::AsyncWrite(WriteBatch batch, WriteCallback done) {
     std::lock_guard lock(mu_);
     if (stopping_) {
       refused = Status::Unavailable("storage is shutting down");
-    } else if (pending_bytes_ > 0 && pending_bytes_ + batch.ByteSize() > options_.max_pending_bytes) {
+    } else if (pending_bytes_ > 0 &&
+               pending_bytes_ + batch.ByteSize() > options_.max_pending_bytes) {
       // A batch alone over the limit is still accepted when nothing is queued,
       // so that a large (but valid) write cannot be refused forever.
-      refused = Status::Busy(fmt::format("{} bytes of writes are queued (limit {})",
-                                         pending_bytes_, options_.max_pending_bytes));
+      refused = Status::Busy(fmt::format("{} bytes of writes are queued (limit {})", pending_bytes_,
+                                         options_.max_pending_bytes));
     } else {
       pending_bytes_ += batch.ByteSize();
       queue_.push_back(Pending{std::move(batch), std::move(done)});

@@ -55,9 +55,9 @@ class StandaloneStorage final : public Storage {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Pending> queue_;   // guarded by mu_
-  size_t pending_bytes_ = 0;     // guarded by mu_; bytes in queue_ and in the current round
-  bool stopping_ = false;        // guarded by mu_
+  std::vector<Pending> queue_;  // guarded by mu_
+  size_t pending_bytes_ = 0;    // guarded by mu_; bytes in queue_ and in the current round
+  bool stopping_ = false;       // guarded by mu_
   std::thread writer_;
 };
 

@@ -1,9 +1,9 @@
 #include "storage/standalone_storage.h"
 
+#include <gtest/gtest.h>
+
 #include <future>
 #include <latch>
-
-#include <gtest/gtest.h>
 
 #include "storage/mem/mem_engine.h"
 
@@ -110,14 +110,16 @@ TEST(StandaloneStorageTest, QueuedWritesShareOneEngineWrite) {
   auto first = Write(storage, PutBatch("first", "1"));
   engine.WaitForWritesStarted(1);  // the writer is now held inside round 1
   std::vector<std::future<Status>> rest;
-  for (int i = 0; i < 10; ++i) rest.push_back(Write(storage, PutBatch("k" + std::to_string(i), "v")));
+  for (int i = 0; i < 10; ++i)
+    rest.push_back(Write(storage, PutBatch("k" + std::to_string(i), "v")));
   engine.Open();
   EXPECT_TRUE(first.get().ok());
   for (auto& f : rest) EXPECT_TRUE(f.get().ok());
   // Round 1 held one batch; round 2 took all ten queued behind it.
   EXPECT_EQ(engine.batch_sizes(), (std::vector<size_t>{1, 10}));
   auto snap = TakeSnapshot(storage);
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(snap->Get(Cf::kDefault, "k" + std::to_string(i))->has_value());
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(snap->Get(Cf::kDefault, "k" + std::to_string(i))->has_value());
 }
 
 TEST(StandaloneStorageTest, BusyWhenTooMuchIsQueued) {

@@ -1,16 +1,15 @@
 // The real tinykv-server process, driven by the real tinykv-ctl: the
 // acceptance path of a standalone node. Acknowledged writes must survive
 // SIGKILL; bad input must get an error and leave the server serving.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
@@ -26,12 +25,14 @@ class StandaloneProcessTest : public ::testing::Test {
   // Starts tinykv-server on a free loopback port and waits until it serves.
   void StartServer(std::vector<std::string> extra = {}) {
     std::filesystem::remove(AddrFile());
-    std::vector<std::string> argv = {TINYKV_SERVER_BIN, "--standalone", "--addr", "127.0.0.1:0",
-                                     "--data-dir", dir_.Join("data"), "--addr-file", AddrFile()};
+    std::vector<std::string> argv = {TINYKV_SERVER_BIN, "--standalone", "--addr",
+                                     "127.0.0.1:0",     "--data-dir",   dir_.Join("data"),
+                                     "--addr-file",     AddrFile()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<testing::Subprocess>(argv, LogFile());
-    ASSERT_TRUE(testing::WaitFor([&] { return std::filesystem::exists(AddrFile()) || !server_->Running(); }))
-        << Log();
+    ASSERT_TRUE(testing::WaitFor([&] {
+      return std::filesystem::exists(AddrFile()) || !server_->Running();
+    })) << Log();
     ASSERT_TRUE(server_->Running()) << Log();
     addr_ = testing::ReadFileOrEmpty(AddrFile());
     while (!addr_.empty() && addr_.back() == '\n') addr_.pop_back();
@@ -85,8 +86,10 @@ TEST_F(StandaloneProcessTest, PutGetDeleteScanThroughCtl) {
 TEST_F(StandaloneProcessTest, AcknowledgedWritesSurviveSigkill) {
   StartServer();
   // Some deletes acknowledged before the load starts.
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(Ctl({"raw", "put", "doomed" + std::to_string(i), "x"}).exit_code, 0);
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(Ctl({"raw", "delete", "doomed" + std::to_string(i)}).exit_code, 0);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Ctl({"raw", "put", "doomed" + std::to_string(i), "x"}).exit_code, 0);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Ctl({"raw", "delete", "doomed" + std::to_string(i)}).exit_code, 0);
 
   constexpr int kWriters = 2;
   std::vector<std::vector<std::string>> acked(kWriters);
@@ -162,7 +165,8 @@ max-scan-limit = 5
   expect_error({"raw", "scan", "", "--limit", "6"}, "over max-scan-limit 5");
 
   std::ofstream(dir_.Join("value"), std::ios::binary) << std::string((512 << 10) + 1, 'v');
-  expect_error({"raw", "put", "k", "--value-file", dir_.Join("value")}, "over max-value-size 524288");
+  expect_error({"raw", "put", "k", "--value-file", dir_.Join("value")},
+               "over max-value-size 524288");
   std::ofstream(dir_.Join("huge"), std::ios::binary) << std::string(2 << 20, 'v');
   expect_error({"raw", "put", "k", "--value-file", dir_.Join("huge")}, "message too large");
 
@@ -183,19 +187,21 @@ TEST_F(StandaloneProcessTest, StartupErrorsAreClear) {
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("lock"), std::string::npos) << second.err;
   // A second server on the same port.
-  CommandResult port = RunCommand({TINYKV_SERVER_BIN, "--standalone", "--addr", addr_, "--data-dir",
-                                   dir_.Join("other")});
+  CommandResult port = RunCommand(
+      {TINYKV_SERVER_BIN, "--standalone", "--addr", addr_, "--data-dir", dir_.Join("other")});
   EXPECT_EQ(port.exit_code, 1);
   EXPECT_NE(port.err.find("cannot listen"), std::string::npos) << port.err;
   // Bad configuration.
   std::ofstream(dir_.Join("bad.toml")) << "[limits]\nmax-key-sise = 1\n";
-  CommandResult bad = RunCommand({TINYKV_SERVER_BIN, "--standalone", "--config", dir_.Join("bad.toml")});
+  CommandResult bad =
+      RunCommand({TINYKV_SERVER_BIN, "--standalone", "--config", dir_.Join("bad.toml")});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("unknown key 'limits.max-key-sise'"), std::string::npos) << bad.err;
   CommandResult level = RunCommand({TINYKV_SERVER_BIN, "--standalone", "--log-level", "loud"});
   EXPECT_EQ(level.exit_code, 2);
   // Cluster mode is not there yet, and says so.
-  CommandResult cluster = RunCommand({TINYKV_SERVER_BIN, "--addr", "127.0.0.1:0", "--data-dir", dir_.Join("c")});
+  CommandResult cluster =
+      RunCommand({TINYKV_SERVER_BIN, "--addr", "127.0.0.1:0", "--data-dir", dir_.Join("c")});
   EXPECT_EQ(cluster.exit_code, 1);
   EXPECT_NE(cluster.err.find("--standalone"), std::string::npos) << cluster.err;
   // The first server was not disturbed.

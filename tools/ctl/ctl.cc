@@ -1,12 +1,11 @@
 #include "ctl.h"
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "client/store_client.h"
 #include "common/bytes.h"
@@ -33,7 +32,9 @@ class Command {
  public:
   Command(const Options& o, std::ostream& out, std::ostream& err) : o_(o), out_(out), err_(err) {}
 
-  std::string Encode(std::string_view bytes) const { return o_.hex ? ToHex(bytes) : EscapeBytes(bytes); }
+  std::string Encode(std::string_view bytes) const {
+    return o_.hex ? ToHex(bytes) : EscapeBytes(bytes);
+  }
 
   Result<std::string> Decode(const std::string& text, const char* what) const {
     auto r = o_.hex ? FromHex(text) : UnescapeBytes(text);
@@ -44,7 +45,8 @@ class Command {
   int Error(const Status& s) {
     err_ << "tinykv-ctl: " << s.ToString() << "\n";
     if (o_.json) {
-      out_ << json{{"error", {{"code", std::string(CodeName(s.code()))}, {"message", s.message()}}}}.dump()
+      out_ << json{{"error", {{"code", std::string(CodeName(s.code()))}, {"message", s.message()}}}}
+                  .dump()
            << "\n";
     }
     return kExitError;
@@ -83,7 +85,8 @@ class Command {
     auto key = Decode(o_.key, "KEY");
     if (!key.ok()) return Error(key.status());
     if (value_given == !o_.value_file.empty()) {
-      return Error(Status::InvalidArgument("give either VALUE or --value-file, not both or neither"));
+      return Error(
+          Status::InvalidArgument("give either VALUE or --value-file, not both or neither"));
     }
     std::string value;
     if (!o_.value_file.empty()) {
@@ -113,7 +116,8 @@ class Command {
     if (!kvs.ok()) return Error(kvs.status());
     if (o_.json) {
       json arr = json::array();
-      for (const auto& kv : *kvs) arr.push_back({{"key", Encode(kv.key)}, {"value", Encode(kv.value)}});
+      for (const auto& kv : *kvs)
+        arr.push_back({{"key", Encode(kv.key)}, {"value", Encode(kv.value)}});
       out_ << json{{"kvs", arr}}.dump() << "\n";
     } else {
       for (const auto& kv : *kvs) out_ << Encode(kv.key) << "\t" << Encode(kv.value) << "\n";
@@ -131,7 +135,8 @@ class Command {
  private:
   static Result<std::string> ReadValueFile(const std::string& path) {
     if (path == "-") {
-      return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      return std::string(std::istreambuf_iterator<char>(std::cin),
+                         std::istreambuf_iterator<char>());
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) return Status::IOError("cannot read " + path);
@@ -149,10 +154,13 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   Options o;
   CLI::App app{"tinykv-ctl: the TinyKV command-line client", "tinykv-ctl"};
   app.set_help_all_flag("--help-all", "help for every command");
-  app.add_option("--addr", o.addr, "store address HOST:PORT")->envname("TINYKV_ADDR")->capture_default_str();
+  app.add_option("--addr", o.addr, "store address HOST:PORT")
+      ->envname("TINYKV_ADDR")
+      ->capture_default_str();
   app.add_flag("--json", o.json, "machine-readable output");
   app.add_flag("--hex", o.hex, "keys and values in hex, in arguments and output");
-  app.add_option("--timeout", o.timeout_s, "seconds to wait for each call")->capture_default_str()
+  app.add_option("--timeout", o.timeout_s, "seconds to wait for each call")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.require_subcommand(1);
 
@@ -167,12 +175,14 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   CLI::App* put = raw->add_subcommand("put", "set KEY to VALUE");
   put->add_option("KEY", o.key, "the key")->required();
   CLI::Option* value_opt = put->add_option("VALUE", o.value, "the value");
-  put->add_option("--value-file", o.value_file, "read the value, as raw bytes, from this file ('-': stdin)");
+  put->add_option("--value-file", o.value_file,
+                  "read the value, as raw bytes, from this file ('-': stdin)");
   add_cf(put);
   CLI::App* del = raw->add_subcommand("delete", "delete KEY");
   del->add_option("KEY", o.key, "the key")->required();
   add_cf(del);
-  CLI::App* scan = raw->add_subcommand("scan", "print up to --limit pairs from START on, in key order");
+  CLI::App* scan =
+      raw->add_subcommand("scan", "print up to --limit pairs from START on, in key order");
   scan->add_option("START", o.key, "first key (\"\" for the beginning)")->required();
   scan->add_option("--limit", o.limit, "most pairs to print")->capture_default_str();
   add_cf(scan);

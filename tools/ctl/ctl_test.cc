@@ -1,11 +1,11 @@
 // tinykv-ctl, run in-process against a server on a loopback port.
 #include "ctl.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/bytes.h"
 #include "server/server.h"
@@ -77,7 +77,8 @@ TEST_F(CtlTest, ColumnFamilies) {
   EXPECT_EQ(Ctl({"raw", "get", "k", "--cf", "lock"}).out, "in-lock\n");
   CtlRun bad = Ctl({"raw", "get", "k", "--cf", "nope"});
   EXPECT_EQ(bad.code, kExitError);
-  EXPECT_NE(bad.err.find("InvalidArgument: unknown column family 'nope'"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("InvalidArgument: unknown column family 'nope'"), std::string::npos)
+      << bad.err;
 }
 
 TEST_F(CtlTest, BinaryKeysAndValuesEscapedOrHex) {
@@ -131,7 +132,8 @@ TEST_F(CtlTest, ServerSideLimitsComeBackAsErrors) {
   std::ofstream(dir_.Join("big"), std::ios::binary) << std::string(1025, 'x');
   CtlRun r = Ctl({"raw", "put", "k", "--value-file", dir_.Join("big")});
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_NE(r.err.find("InvalidArgument: value is 1025 bytes, over max-value-size 1024"), std::string::npos)
+  EXPECT_NE(r.err.find("InvalidArgument: value is 1025 bytes, over max-value-size 1024"),
+            std::string::npos)
       << r.err;
   CtlRun empty = Ctl({"raw", "get", ""});
   EXPECT_EQ(empty.code, kExitError);
@@ -149,7 +151,8 @@ TEST_F(CtlTest, Health) {
 TEST_F(CtlTest, UnreachableStoreIsUnavailable) {
   std::string addr = server_->address();
   server_->Shutdown();
-  std::vector<const char*> argv = {"tinykv-ctl", "--addr", addr.c_str(), "--timeout", "2", "raw", "get", "k"};
+  std::vector<const char*> argv = {"tinykv-ctl", "--addr", addr.c_str(), "--timeout",
+                                   "2",          "raw",    "get",        "k"};
   std::ostringstream out, err;
   EXPECT_EQ(RunCtl(static_cast<int>(argv.size()), argv.data(), out, err), kExitError);
   // Depending on timing the connection is refused or the deadline passes.
@@ -159,15 +162,20 @@ TEST_F(CtlTest, UnreachableStoreIsUnavailable) {
 }
 
 TEST_F(CtlTest, HelpAndUsage) {
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"--help"}, {"raw", "--help"}, {"raw", "get", "--help"}, {"raw", "put", "--help"},
-           {"raw", "delete", "--help"}, {"raw", "scan", "--help"}, {"health", "--help"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"raw", "--help"},
+                                             {"raw", "get", "--help"},
+                                             {"raw", "put", "--help"},
+                                             {"raw", "delete", "--help"},
+                                             {"raw", "scan", "--help"},
+                                             {"health", "--help"}}) {
     CtlRun r = Ctl(args);
     EXPECT_EQ(r.code, kExitOk) << args.back();
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
   }
-  EXPECT_EQ(Ctl({}).code, kExitError);                 // no command
-  EXPECT_EQ(Ctl({"raw", "get"}).code, kExitError);     // missing KEY
+  EXPECT_EQ(Ctl({}).code, kExitError);              // no command
+  EXPECT_EQ(Ctl({"raw", "get"}).code, kExitError);  // missing KEY
   EXPECT_EQ(Ctl({"raw", "frobnicate"}).code, kExitError);
 }
 

@@ -89,8 +89,8 @@ struct MemEngineState {
       if (first_kept != versions.rend()) {
         versions.erase(versions.begin(), std::prev(first_kept.base()));
       }
-      bool only_old_deletion = versions.size() == 1 && !versions[0].value &&
-                               versions[0].seq <= watermark;
+      bool only_old_deletion =
+          versions.size() == 1 && !versions[0].value && versions[0].seq <= watermark;
       if (only_old_deletion) table.erase(entry);
       if (only_old_deletion || (versions.size() == 1 && versions[0].value)) {
         it = collectable.erase(it);

@@ -1,13 +1,13 @@
 #include "storage/rocks/rocks_engine.h"
 
-#include <atomic>
-#include <vector>
-
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <vector>
 
 #include "common/check.h"
 
@@ -153,8 +153,12 @@ class RocksEngine final : public Engine {
       rocksdb::ColumnFamilyHandle* h = db_->handle(op.cf);
       rocksdb::Status s;
       switch (op.type) {
-        case WriteBatch::OpType::kPut: s = wb.Put(h, ToSlice(op.key), ToSlice(op.value)); break;
-        case WriteBatch::OpType::kDelete: s = wb.Delete(h, ToSlice(op.key)); break;
+        case WriteBatch::OpType::kPut:
+          s = wb.Put(h, ToSlice(op.key), ToSlice(op.value));
+          break;
+        case WriteBatch::OpType::kDelete:
+          s = wb.Delete(h, ToSlice(op.key));
+          break;
         case WriteBatch::OpType::kDeleteRange:
           s = wb.DeleteRange(h, ToSlice(op.key), ToSlice(op.value));
           break;

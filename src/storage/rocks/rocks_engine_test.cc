@@ -2,9 +2,9 @@
 // and clear errors when the directory cannot be used.
 #include "storage/rocks/rocks_engine.h"
 
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "testing/temp_dir.h"
 
