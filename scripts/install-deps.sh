@@ -9,7 +9,7 @@ PACKAGES=(
   # protocol
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   # storage
-  librocksdb-dev
+  librocksdb-dev zlib1g-dev
   # logging, config, command line, JSON
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   # tests and benchmarks

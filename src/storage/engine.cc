@@ -41,6 +41,11 @@ void WriteBatch::DeleteRange(Cf cf, std::string_view begin, std::string_view end
   byte_size_ += begin.size() + end.size();
 }
 
+void WriteBatch::DeleteFrom(Cf cf, std::string_view begin) {
+  ops_.push_back(Op{OpType::kDeleteFrom, cf, std::string(begin), {}});
+  byte_size_ += begin.size();
+}
+
 void WriteBatch::Append(WriteBatch&& other) {
   if (ops_.empty()) {
     ops_ = std::move(other.ops_);

@@ -44,12 +44,12 @@ std::optional<Cf> CfFromName(std::string_view name);
 // Later operations on the same key win.
 class WriteBatch {
  public:
-  enum class OpType : uint8_t { kPut, kDelete, kDeleteRange };
+  enum class OpType : uint8_t { kPut, kDelete, kDeleteRange, kDeleteFrom };
   struct Op {
     OpType type;
     Cf cf;
     std::string key;
-    // kPut: the value. kDeleteRange: the exclusive end key. kDelete: empty.
+    // kPut: the value. kDeleteRange: the exclusive end key. Otherwise empty.
     std::string value;
   };
 
@@ -57,6 +57,8 @@ class WriteBatch {
   void Delete(Cf cf, std::string_view key);
   // Deletes every key in [begin, end). REQUIRES: begin <= end.
   void DeleteRange(Cf cf, std::string_view begin, std::string_view end);
+  // Deletes every key >= begin.
+  void DeleteFrom(Cf cf, std::string_view begin);
   // Moves every operation of `other` to the end of this batch.
   void Append(WriteBatch&& other);
   void Clear();

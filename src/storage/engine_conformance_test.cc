@@ -142,6 +142,28 @@ TEST_P(EngineConformance, DeleteRangeRemovesHalfOpenRange) {
   EXPECT_EQ(Get(Cf::kLock, "b"), "other cf");
 }
 
+TEST_P(EngineConformance, DeleteFromRemovesEverythingAfter) {
+  for (std::string k : {"a", "b", "c", "\xff\xff\xff"}) Put(Cf::kDefault, k, "v");
+  Put(Cf::kLock, "c", "other cf");
+  WriteBatch b;
+  b.DeleteFrom(Cf::kDefault, "b");
+  b.Put(Cf::kDefault, "d", "after");  // later in the same batch: survives
+  ASSERT_TRUE(engine_->Write(b, {}).ok());
+  auto snap = engine_->NewSnapshot();
+  auto it = snap->NewIterator(Cf::kDefault);
+  EXPECT_EQ(Scan(*it), (KvList{{"a", "v"}, {"d", "after"}}));
+  EXPECT_EQ(Get(Cf::kLock, "c"), "other cf");
+  WriteBatch earlier;
+  earlier.Put(Cf::kDefault, "zzz", "put before the delete");
+  earlier.DeleteFrom(Cf::kDefault, "c");
+  ASSERT_TRUE(engine_->Write(earlier, {}).ok());
+  EXPECT_EQ(Get(Cf::kDefault, "zzz"), std::nullopt);
+  EXPECT_EQ(Get(Cf::kDefault, "a"), "v");
+  WriteBatch empty;
+  empty.DeleteFrom(Cf::kWrite, "x");  // nothing there
+  EXPECT_TRUE(engine_->Write(empty, {}).ok());
+}
+
 TEST_P(EngineConformance, DeleteRangeThenPutInOneBatch) {
   Put(Cf::kDefault, "b", "old");
   WriteBatch b;
@@ -335,8 +357,13 @@ TEST_P(EngineConformance, RandomOperationsMatchModel) {
         default: {
           std::string lo = random_key(), hi = random_key();
           if (hi < lo) std::swap(lo, hi);
-          b.DeleteRange(cf, lo, hi);
-          m.erase(m.lower_bound(lo), m.lower_bound(hi));
+          if (rng() % 4 == 0) {
+            b.DeleteFrom(cf, hi);
+            m.erase(m.lower_bound(hi), m.end());
+          } else {
+            b.DeleteRange(cf, lo, hi);
+            m.erase(m.lower_bound(lo), m.lower_bound(hi));
+          }
         }
       }
     }

@@ -261,10 +261,12 @@ Status MemEngine::Write(const WriteBatch& batch, const WriteOptions& options) {
       case WriteBatch::OpType::kDelete:
         state_->SetVersion(op.cf, op.key, std::nullopt, seq);
         break;
-      case WriteBatch::OpType::kDeleteRange: {
+      case WriteBatch::OpType::kDeleteRange:
+      case WriteBatch::OpType::kDeleteFrom: {
         Table& table = state_->tables[static_cast<size_t>(op.cf)];
+        bool bounded = op.type == WriteBatch::OpType::kDeleteRange;
         std::vector<std::string> doomed;
-        for (auto it = table.lower_bound(op.key); it != table.end() && it->first < op.value; ++it) {
+        for (auto it = table.lower_bound(op.key); it != table.end() && (!bounded || it->first < op.value); ++it) {
           if (VisibleAt(it->second, seq) != nullptr) doomed.push_back(it->first);
         }
         for (const std::string& key : doomed) state_->SetVersion(op.cf, key, std::nullopt, seq);

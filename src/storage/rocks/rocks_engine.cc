@@ -6,7 +6,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <array>
 #include <atomic>
+#include <optional>
 #include <vector>
 
 #include "common/check.h"
@@ -149,19 +151,39 @@ class RocksEngine final : public Engine {
 
   Status Write(const WriteBatch& batch, const WriteOptions& options) override {
     rocksdb::WriteBatch wb;
+    // Per family, the largest key put earlier in this batch (for kDeleteFrom).
+    std::array<std::optional<std::string>, kNumCfs> max_put;
     for (const WriteBatch::Op& op : batch.ops()) {
       rocksdb::ColumnFamilyHandle* h = db_->handle(op.cf);
       rocksdb::Status s;
       switch (op.type) {
-        case WriteBatch::OpType::kPut:
+        case WriteBatch::OpType::kPut: {
           s = wb.Put(h, ToSlice(op.key), ToSlice(op.value));
+          auto& m = max_put[static_cast<size_t>(op.cf)];
+          if (!m || op.key > *m) m = op.key;
           break;
+        }
         case WriteBatch::OpType::kDelete:
           s = wb.Delete(h, ToSlice(op.key));
           break;
         case WriteBatch::OpType::kDeleteRange:
           s = wb.DeleteRange(h, ToSlice(op.key), ToSlice(op.value));
           break;
+        case WriteBatch::OpType::kDeleteFrom: {
+          // RocksDB ranges need an end: delete up to the last key present
+          // (stored, or put earlier in this batch), then that key. Callers
+          // own the range: no concurrent writer adds a key beyond it.
+          std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), h));
+          it->SeekToLast();
+          if (!it->status().ok()) return FromRocks(it->status());
+          std::optional<std::string> last = max_put[static_cast<size_t>(op.cf)];
+          if (it->Valid() && (!last || it->key().ToString() > *last)) last = it->key().ToString();
+          if (last && *last >= op.key) {
+            s = wb.DeleteRange(h, ToSlice(op.key), *last);
+            if (s.ok()) s = wb.Delete(h, *last);
+          }
+          break;
+        }
       }
       if (!s.ok()) return FromRocks(s);
     }
