@@ -88,10 +88,15 @@ uint32_t SnapshotChecksum(const raft_serverpb::RaftSnapshotData& data) {
 PeerStorage::PeerStorage(storage::Engine& engine, const metapb::Region& region, SnapshotRequester* snapshots)
     : engine_(engine), region_(region), snapshots_(snapshots) {}
 
-void PeerStorage::WriteInitialState(const metapb::Region& region, storage::WriteBatch& wb) {
+void PeerStorage::WriteInitialState(const metapb::Region& region, storage::WriteBatch& wb,
+                                    const std::optional<eraftpb::HardState>& voted) {
   raft_serverpb::RaftLocalState rs;
   rs.mutable_hard_state()->set_term(kRaftInitLogTerm);
   rs.mutable_hard_state()->set_commit(kRaftInitLogIndex);
+  if (voted && voted->term() > kRaftInitLogTerm) {
+    rs.mutable_hard_state()->set_term(voted->term());
+    rs.mutable_hard_state()->set_vote(voted->vote());
+  }
   rs.set_last_index(kRaftInitLogIndex);
   rs.set_last_term(kRaftInitLogTerm);
   raft_serverpb::RaftApplyState as;

@@ -48,8 +48,11 @@ class PeerStorage final : public raft::Storage {
                                                    SnapshotRequester* snapshots);
 
   // Writes the initial state of a new initialized region (bootstrap or the
-  // right half of a split) into `wb`.
-  static void WriteInitialState(const metapb::Region& region, storage::WriteBatch& wb);
+  // right half of a split) into `wb`. `voted` is the hard state an
+  // uninitialized peer of the region already persisted here (it may have
+  // voted in a later term): its term and vote are kept.
+  static void WriteInitialState(const metapb::Region& region, storage::WriteBatch& wb,
+                                const std::optional<eraftpb::HardState>& voted = std::nullopt);
 
   // ---- raft::Storage ----
   raft::RaftState InitialState() const override;

@@ -1,0 +1,54 @@
+// Configuration of the replicated store. Every interval, limit and threshold
+// the store uses is here (docs/operations.md lists the TOML keys).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tinykv::raftstore {
+
+struct RaftstoreConfig {
+  // One Raft tick. Election and heartbeat timeouts are counted in ticks.
+  uint64_t raft_base_tick_ms = 100;
+  int raft_election_ticks = 10;
+  int raft_heartbeat_ticks = 2;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Reads served by the leader lease instead of a heartbeat round (see
+  // docs/raft.md: requires clocks whose rates do not drift apart).
+  bool lease_read = false;
+
+  // Flow control of replication.
+  size_t raft_max_inflight_msgs = 256;
+  uint64_t raft_max_size_per_msg = 1u << 20;
+  // A proposal larger than this gets RaftEntryTooLarge.
+  uint64_t raft_entry_max_size = 8u << 20;
+  // A leader refuses proposals while this many bytes are uncommitted.
+  uint64_t raft_max_uncommitted_size = 128u << 20;
+
+  // Log GC: the leader compacts the log when this many applied entries, or
+  // this many bytes, are in it; checked every gc tick.
+  uint64_t raft_log_gc_tick_ms = 10'000;
+  uint64_t raft_log_gc_count_limit = 10'000;
+  uint64_t raft_log_gc_size_limit = 64u << 20;
+
+  // Splits: checked every split-check tick (and after this many bytes were
+  // written to a region); a region over region_max_size is split so that
+  // the left part holds about region_split_size.
+  uint64_t split_check_tick_ms = 10'000;
+  uint64_t region_max_size = 144u << 20;
+  uint64_t region_split_size = 96u << 20;
+
+  // Backpressure: proposals waiting for apply per region, and bytes queued
+  // for the apply side, above which requests get ServerIsBusy.
+  size_t max_pending_proposals = 4096;
+  uint64_t max_apply_backlog_bytes = 256u << 20;
+
+  // Snapshots being built at once (more requests wait).
+  size_t snap_generate_concurrency = 2;
+
+  // Leaders report to the scheduler at least this often.
+  uint64_t region_heartbeat_tick_ms = 10'000;
+};
+
+}  // namespace tinykv::raftstore

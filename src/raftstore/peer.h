@@ -1,0 +1,80 @@
+// Peer: one replica of one region on this store, as the raft thread sees it:
+// its RawNode and PeerStorage, the proposals and reads waiting on it, and
+// what it knows of the other replicas. The Store drives it.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "raft/raw_node.h"
+#include "raftstore/apply.h"
+#include "raftstore/config.h"
+#include "raftstore/peer_storage.h"
+
+namespace tinykv::raftstore {
+
+struct PendingRead {
+  std::string ctx;                // the ReadIndex context
+  std::optional<uint64_t> index;  // known once Raft answered
+  ReadCallback cb;
+};
+
+class Peer {
+ public:
+  // `region` has no peers for an uninitialized peer (created by a message).
+  static Result<std::unique_ptr<Peer>> Create(uint64_t store_id, const RaftstoreConfig& cfg, storage::Engine& engine,
+                                              const metapb::Region& region, const metapb::Peer& self,
+                                              SnapshotRequester* snapshots, std::shared_ptr<spdlog::logger> logger);
+
+  uint64_t region_id() const { return storage_->region_id(); }
+  uint64_t id() const { return self_.id(); }
+  const metapb::Peer& self() const { return self_; }
+  const metapb::Region& region() const { return storage_->region(); }
+  raft::RawNode& raft() { return *raw_; }
+  const raft::RawNode& raft() const { return *raw_; }
+  PeerStorage& storage() { return *storage_; }
+  bool IsLeader() const { return raw_->raft().state() == raft::StateRole::kLeader; }
+  bool IsInitialized() const { return storage_->IsInitialized(); }
+
+  // The leader as a metapb.Peer, when known.
+  std::optional<metapb::Peer> LeaderPeer() const;
+  // What this peer knows of other replicas (from the region and messages).
+  void RememberPeer(const metapb::Peer& p) { peer_cache_[p.id()] = p; }
+  std::optional<metapb::Peer> FindPeer(uint64_t id) const;
+  // The region changed (membership, split, snapshot).
+  void SetRegion(const metapb::Region& region);
+
+  // Proposals not yet handed to the apply side, in index order.
+  std::deque<Proposal> proposals;
+  std::deque<PendingRead> reads;
+  // The last committed index handed to the apply side, and the applied
+  // index it reported back.
+  uint64_t handed_index = 0;
+  uint64_t applied_index = 0;
+  uint64_t applied_term = 0;
+  // Bytes written to the region since the last split check.
+  uint64_t size_diff = 0;
+  uint64_t approximate_size = 0;
+  // A split check or a split request is in flight (until the deadline).
+  bool splitting = false;
+  uint64_t split_deadline_ms = 0;
+  // Log bytes appended since the last compaction was proposed.
+  uint64_t log_bytes_since_compact = 0;
+  // Committed entries handed to the apply side: (last index, bytes).
+  std::deque<std::pair<uint64_t, uint64_t>> apply_backlog;
+  // The leader should report to the scheduler (after an epoch change).
+  bool heartbeat_due = false;
+
+ private:
+  Peer(metapb::Peer self, std::unique_ptr<PeerStorage> storage);
+
+  metapb::Peer self_;
+  std::unique_ptr<PeerStorage> storage_;
+  std::unique_ptr<raft::RawNode> raw_;
+  std::map<uint64_t, metapb::Peer> peer_cache_;
+};
+
+}  // namespace tinykv::raftstore
