@@ -1015,6 +1015,8 @@ eraftpb::ConfState Raft::ApplyConfChange(const eraftpb::ConfChange& cc) {
                     static_cast<int>(cc.change_type()));
       break;
   }
+  logger_->debug("{} applied configuration change {} {}", tag_,
+                 eraftpb::ConfChangeType_Name(cc.change_type()), id);
   is_learner_ = tracker_.IsLearner(id_);
   // A smaller quorum may commit what the old one could not.
   if (state_ == StateRole::kLeader && !tracker_.voters().empty() && MaybeCommit())

@@ -1,8 +1,8 @@
 #include "raftstore/apply.h"
 
-#include <set>
-
 #include <fmt/format.h>
+
+#include <set>
 
 #include "common/check.h"
 #include "raftstore/keys.h"
@@ -29,6 +29,10 @@ struct Applier::Context {
   // Regions created by splits in this round (their state is in wb, not yet
   // in the engine).
   std::set<uint64_t> created;
+  // A membership change or split is in wb: written with sync, so that a
+  // region's epoch never goes back after a crash (other replicas, the
+  // scheduler and clients have already seen it).
+  bool sync = false;
 };
 
 namespace {
@@ -40,9 +44,10 @@ std::optional<Cf> DataCf(const std::string& name) {
   return std::nullopt;
 }
 
-void PutRegionState(storage::WriteBatch& wb, const metapb::Region& region) {
+void PutRegionState(storage::WriteBatch& wb, const metapb::Region& region,
+                    raft_serverpb::PeerState state = raft_serverpb::Normal) {
   raft_serverpb::RegionLocalState s;
-  s.set_state(raft_serverpb::Normal);
+  s.set_state(state);
   *s.mutable_region() = region;
   wb.Put(Cf::kMeta, keys::RegionStateKey(region.id()), s.SerializeAsString());
 }
@@ -55,7 +60,8 @@ WriteResponse RegionErrorResponse(errorpb::Error e) {
 
 }  // namespace
 
-Applier::Applier(uint64_t store_id, storage::Engine& engine, ApplySink& sink, std::shared_ptr<spdlog::logger> logger)
+Applier::Applier(uint64_t store_id, storage::Engine& engine, ApplySink& sink,
+                 std::shared_ptr<spdlog::logger> logger)
     : store_id_(store_id), engine_(engine), sink_(sink), logger_(std::move(logger)) {}
 
 Applier::~Applier() = default;
@@ -78,8 +84,9 @@ bool Applier::RunOnce() {
         // Re-registered by a snapshot. A proposal that waited here may have
         // been committed by the group and be inside the snapshot: unknown.
         for (auto& p : old->second->proposals) {
-          ctx.callbacks.emplace_back(std::move(p.cb),
-                                     WriteResponse{{}, UndeterminedStatus("this peer was replaced by a snapshot"), {}});
+          ctx.callbacks.emplace_back(
+              std::move(p.cb),
+              WriteResponse{{}, UndeterminedStatus("this peer was replaced by a snapshot"), {}});
         }
       }
       delegates_[reg->region.id()] = std::move(d);
@@ -88,16 +95,23 @@ bool Applier::RunOnce() {
       if (it == delegates_.end() || it->second->removed) continue;
       Flush(ctx);  // the engine snapshot must include everything applied
       const Delegate& d = *it->second;
-      sink_.OnSnapshotSource(SnapshotSource{d.region, d.apply_state.applied_index(), d.applied_term,
-                                            std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot())});
+      sink_.OnSnapshotSource(
+          SnapshotSource{d.region, d.apply_state.applied_index(), d.applied_term,
+                         std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot())});
     } else if (auto* destroy = std::get_if<DestroyRegion>(&msg)) {
       auto it = delegates_.find(destroy->region_id);
-      if (it == delegates_.end()) continue;
-      for (auto& p : it->second->proposals) {
-        ctx.callbacks.emplace_back(std::move(p.cb),
-                                   WriteResponse{{}, UndeterminedStatus("the region was removed from this store"), {}});
+      if (it != delegates_.end()) {
+        for (auto& p : it->second->proposals) {
+          ctx.callbacks.emplace_back(
+              std::move(p.cb),
+              WriteResponse{{}, UndeterminedStatus("the region was removed from this store"), {}});
+        }
+        delegates_.erase(it);
       }
-      delegates_.erase(it);
+      ApplyResult done;
+      done.region_id = destroy->region_id;
+      done.destroyed = true;
+      ctx.results.push_back(std::move(done));
     }
   }
   Flush(ctx);
@@ -113,12 +127,13 @@ void Applier::AbortAll(const std::string& why) {
 
 void Applier::Flush(Context& ctx) {
   if (!ctx.wb.empty()) {
-    Status s = engine_.Write(ctx.wb, storage::WriteOptions{.sync = false});
+    Status s = engine_.Write(ctx.wb, storage::WriteOptions{.sync = ctx.sync});
     // Applying cannot go on with a broken engine; the log is durable and a
     // restart applies again.
     TKV_CHECK(s.ok(), "store {}: apply write failed: {}", store_id_, s.ToString());
     ctx.wb.Clear();
   }
+  ctx.sync = false;
   ctx.created.clear();
   for (auto& [cb, resp] : ctx.callbacks) cb(std::move(resp));
   ctx.callbacks.clear();
@@ -130,8 +145,9 @@ void Applier::HandleTask(ApplyTask& task, Context& ctx) {
   auto it = delegates_.find(task.region_id);
   if (it == delegates_.end() || it->second->removed) {
     for (auto& p : task.proposals) {
-      ctx.callbacks.emplace_back(std::move(p.cb),
-                                 WriteResponse{{}, UndeterminedStatus("the region was removed from this store"), {}});
+      ctx.callbacks.emplace_back(
+          std::move(p.cb),
+          WriteResponse{{}, UndeterminedStatus("the region was removed from this store"), {}});
     }
     return;
   }
@@ -149,10 +165,12 @@ void Applier::HandleTask(ApplyTask& task, Context& ctx) {
   ctx.results.push_back(std::move(result));
 }
 
-WriteCallback Applier::TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64_t proposal_id, Context& ctx) {
+WriteCallback Applier::TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64_t proposal_id,
+                                    Context& ctx) {
   // Proposals before this index never made it into the log at their index.
   while (!d.proposals.empty() && d.proposals.front().index < e.index()) {
-    ctx.callbacks.emplace_back(std::move(d.proposals.front().cb), RegionErrorResponse(StaleCommandError()));
+    ctx.callbacks.emplace_back(std::move(d.proposals.front().cb),
+                               RegionErrorResponse(StaleCommandError()));
     d.proposals.pop_front();
   }
   if (d.proposals.empty() || d.proposals.front().index != e.index()) return nullptr;
@@ -165,9 +183,10 @@ WriteCallback Applier::TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64
 }
 
 void Applier::ApplyEntry(Delegate& d, const eraftpb::Entry& e, Context& ctx, ApplyResult& result) {
-  if (e.index() <= d.apply_state.applied_index()) return;  // already applied (re-sent after a restart)
-  TKV_CHECK(e.index() == d.apply_state.applied_index() + 1, "region {}: applying {} after {}", d.region.id(),
-            e.index(), d.apply_state.applied_index());
+  if (e.index() <= d.apply_state.applied_index())
+    return;  // already applied (re-sent after a restart)
+  TKV_CHECK(e.index() == d.apply_state.applied_index() + 1, "region {}: applying {} after {}",
+            d.region.id(), e.index(), d.apply_state.applied_index());
   WriteCallback cb;
   WriteResponse resp;
   if (e.entry_type() == eraftpb::EntryConfChange) {
@@ -181,7 +200,8 @@ void Applier::ApplyEntry(Delegate& d, const eraftpb::Entry& e, Context& ctx, App
     cb = TakeProposal(d, e, 0, ctx);  // a leader's empty entry: stales older proposals
   } else {
     raft_cmdpb::RaftCmdRequest req;
-    TKV_CHECK(req.ParseFromString(e.data()), "region {}: corrupted entry at {}", d.region.id(), e.index());
+    TKV_CHECK(req.ParseFromString(e.data()), "region {}: corrupted entry at {}", d.region.id(),
+              e.index());
     cb = TakeProposal(d, e, req.header().proposal_id(), ctx);
     resp = ExecCommand(d, req, ctx, result);
   }
@@ -213,8 +233,8 @@ WriteResponse Applier::ExecCommand(Delegate& d, const raft_cmdpb::RaftCmdRequest
       case raft_cmdpb::Split:
         return ExecSplit(d, admin.split(), ctx, result);
       default:
-        resp.status = Status::InvalidArgument(
-            fmt::format("admin command {} cannot be applied", raft_cmdpb::AdminCmdType_Name(admin.cmd_type())));
+        resp.status = Status::InvalidArgument(fmt::format(
+            "admin command {} cannot be applied", raft_cmdpb::AdminCmdType_Name(admin.cmd_type())));
         return resp;
     }
   }
@@ -240,13 +260,19 @@ WriteResponse Applier::ExecCommand(Delegate& d, const raft_cmdpb::RaftCmdRequest
   return resp;
 }
 
-WriteResponse Applier::ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc, const raft_cmdpb::RaftCmdRequest& req,
-                                      Context& ctx, ApplyResult& result) {
+WriteResponse Applier::ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc,
+                                      const raft_cmdpb::RaftCmdRequest& req, Context& ctx,
+                                      ApplyResult& result) {
   if (auto err = CheckEpoch(req, d.region)) return RegionErrorResponse(std::move(*err));
+  // Refused the same way on every replica, and Raft is not told about it.
+  if (Status s = CheckChangePeer(req.admin_request().change_peer(), d.region); !s.ok()) {
+    return WriteResponse{{}, std::move(s), {}};
+  }
   const metapb::Peer& target = req.admin_request().change_peer().peer();
   metapb::Region region = d.region;
   auto* peers = region.mutable_peers();
-  auto it = std::find_if(peers->begin(), peers->end(), [&](const metapb::Peer& p) { return p.id() == target.id(); });
+  auto it = std::find_if(peers->begin(), peers->end(),
+                         [&](const metapb::Peer& p) { return p.id() == target.id(); });
   bool changed = false;
   switch (cc.change_type()) {
     case eraftpb::AddNode:
@@ -280,7 +306,11 @@ WriteResponse Applier::ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc
   }
   if (changed) {
     region.mutable_region_epoch()->set_conf_ver(region.region_epoch().conf_ver() + 1);
-    PutRegionState(ctx.wb, region);
+    // Removing this replica marks it Tombstone in the same write: a crash
+    // before the store destroys it leaves a region state that says so, and
+    // the restart finishes the job.
+    PutRegionState(ctx.wb, region, d.removed ? raft_serverpb::Tombstone : raft_serverpb::Normal);
+    ctx.sync = true;
     d.region = region;
   }
   // Reported even when nothing changed: Raft's own membership follows the
@@ -301,8 +331,8 @@ WriteResponse Applier::ExecSplit(Delegate& d, const raft_cmdpb::SplitRequest& sp
     return RegionErrorResponse(KeyNotInRegionError(key, d.region));
   }
   if (static_cast<int>(split.new_peer_ids_size()) != d.region.peers_size()) {
-    resp.status = Status::InvalidArgument(fmt::format("split needs {} new peer ids, got {}", d.region.peers_size(),
-                                                      split.new_peer_ids_size()));
+    resp.status = Status::InvalidArgument(fmt::format(
+        "split needs {} new peer ids, got {}", d.region.peers_size(), split.new_peer_ids_size()));
     return resp;
   }
   metapb::Region left = d.region;
@@ -312,8 +342,10 @@ WriteResponse Applier::ExecSplit(Delegate& d, const raft_cmdpb::SplitRequest& sp
   left.set_end_key(key);
   right.set_start_key(key);
   right.set_id(split.new_region_id());
-  for (int i = 0; i < right.peers_size(); ++i) right.mutable_peers(i)->set_id(split.new_peer_ids(i));
+  for (int i = 0; i < right.peers_size(); ++i)
+    right.mutable_peers(i)->set_id(split.new_peer_ids(i));
   PutRegionState(ctx.wb, left);
+  ctx.sync = true;
   // The right region may already exist here (created by a snapshot from its
   // own group, which moved on): its newer state must not be overwritten.
   bool exists = delegates_.count(right.id()) || ctx.created.count(right.id());

@@ -11,14 +11,14 @@
 // Raft log and are applied again after a crash.
 #pragma once
 
+#include <spdlog/logger.h>
+
 #include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <variant>
 #include <vector>
-
-#include <spdlog/logger.h>
 
 #include "eraftpb.pb.h"
 #include "raftstore/mailbox.h"
@@ -54,6 +54,8 @@ struct ApplyResult {
   uint64_t applied_term = 0;
   std::vector<ExecResult> results;
   uint64_t written_bytes = 0;
+  // The answer to DestroyRegion: nothing of the region is written any more.
+  bool destroyed = false;
 };
 
 // Input of the applier.
@@ -94,7 +96,8 @@ class ApplySink {
 
 class Applier {
  public:
-  Applier(uint64_t store_id, storage::Engine& engine, ApplySink& sink, std::shared_ptr<spdlog::logger> logger);
+  Applier(uint64_t store_id, storage::Engine& engine, ApplySink& sink,
+          std::shared_ptr<spdlog::logger> logger);
   ~Applier();
 
   Mailbox<ApplyMsg>& mailbox() { return mailbox_; }
@@ -110,11 +113,15 @@ class Applier {
 
   void HandleTask(ApplyTask& task, Context& ctx);
   void ApplyEntry(Delegate& d, const eraftpb::Entry& e, Context& ctx, ApplyResult& result);
-  WriteResponse ExecCommand(Delegate& d, const raft_cmdpb::RaftCmdRequest& req, Context& ctx, ApplyResult& result);
-  WriteResponse ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc, const raft_cmdpb::RaftCmdRequest& req,
-                               Context& ctx, ApplyResult& result);
-  WriteResponse ExecSplit(Delegate& d, const raft_cmdpb::SplitRequest& split, Context& ctx, ApplyResult& result);
-  WriteCallback TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64_t proposal_id, Context& ctx);
+  WriteResponse ExecCommand(Delegate& d, const raft_cmdpb::RaftCmdRequest& req, Context& ctx,
+                            ApplyResult& result);
+  WriteResponse ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc,
+                               const raft_cmdpb::RaftCmdRequest& req, Context& ctx,
+                               ApplyResult& result);
+  WriteResponse ExecSplit(Delegate& d, const raft_cmdpb::SplitRequest& split, Context& ctx,
+                          ApplyResult& result);
+  WriteCallback TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64_t proposal_id,
+                             Context& ctx);
   void Flush(Context& ctx);
 
   const uint64_t store_id_;

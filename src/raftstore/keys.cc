@@ -44,29 +44,39 @@ std::string RaftLogKey(uint64_t region_id, uint64_t index) {
   return k;
 }
 
-std::string RaftLogPrefix(uint64_t region_id) { return RegionKey(kRaftPrefix, region_id, kRaftLogSuffix); }
+std::string RaftLogPrefix(uint64_t region_id) {
+  return RegionKey(kRaftPrefix, region_id, kRaftLogSuffix);
+}
 
 std::string RaftLogPrefixEnd(uint64_t region_id) {
   return RegionKey(kRaftPrefix, region_id, kRaftLogSuffix + 1);
 }
 
-std::string RaftStateKey(uint64_t region_id) { return RegionKey(kRaftPrefix, region_id, kRaftStateSuffix); }
+std::string RaftStateKey(uint64_t region_id) {
+  return RegionKey(kRaftPrefix, region_id, kRaftStateSuffix);
+}
 
-std::string ApplyStateKey(uint64_t region_id) { return RegionKey(kRaftPrefix, region_id, kApplyStateSuffix); }
+std::string ApplyStateKey(uint64_t region_id) {
+  return RegionKey(kRaftPrefix, region_id, kApplyStateSuffix);
+}
 
-std::string RegionStateKey(uint64_t region_id) { return RegionKey(kRegionPrefix, region_id, kRegionStateSuffix); }
+std::string RegionStateKey(uint64_t region_id) {
+  return RegionKey(kRegionPrefix, region_id, kRegionStateSuffix);
+}
 
 std::string RegionStatePrefix() { return std::string{kRegionPrefix}; }
 
 std::string RegionStatePrefixEnd() { return std::string{kRegionPrefix + 1}; }
 
 uint64_t RaftLogIndex(std::string_view key) {
-  TKV_CHECK(key.size() == 18 && key[0] == kRaftPrefix && key[9] == kRaftLogSuffix, "not a raft log key");
+  TKV_CHECK(key.size() == 18 && key[0] == kRaftPrefix && key[9] == kRaftLogSuffix,
+            "not a raft log key");
   return GetU64(key.substr(10));
 }
 
 uint64_t RegionIdOfStateKey(std::string_view key) {
-  TKV_CHECK(key.size() == 10 && key[0] == kRegionPrefix && key[9] == kRegionStateSuffix, "not a region state key");
+  TKV_CHECK(key.size() == 10 && key[0] == kRegionPrefix && key[9] == kRegionStateSuffix,
+            "not a region state key");
   return GetU64(key.substr(1));
 }
 

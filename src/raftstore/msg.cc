@@ -69,14 +69,16 @@ errorpb::Error RaftEntryTooLargeError(uint64_t region_id, uint64_t size) {
 }
 
 Status UndeterminedStatus(const std::string& why) {
-  return Status::DeadlineExceeded("undetermined: " + why + "; the write may or may not have been applied");
+  return Status::DeadlineExceeded("undetermined: " + why +
+                                  "; the write may or may not have been applied");
 }
 
 bool KeyInRegion(const std::string& key, const metapb::Region& region) {
   return key >= region.start_key() && (region.end_key().empty() || key < region.end_key());
 }
 
-std::optional<errorpb::Error> CheckEpoch(const raft_cmdpb::RaftCmdRequest& req, const metapb::Region& region) {
+std::optional<errorpb::Error> CheckEpoch(const raft_cmdpb::RaftCmdRequest& req,
+                                         const metapb::Region& region) {
   bool check_version = true, check_conf_ver = false;
   if (req.has_admin_request()) {
     switch (req.admin_request().cmd_type()) {
@@ -97,13 +99,29 @@ std::optional<errorpb::Error> CheckEpoch(const raft_cmdpb::RaftCmdRequest& req, 
   }
   const auto& want = req.header().region_epoch();
   const auto& have = region.region_epoch();
-  if ((check_version && want.version() != have.version()) || (check_conf_ver && want.conf_ver() != have.conf_ver())) {
-    return EpochNotMatchError(fmt::format("request epoch {{conf_ver {}, version {}}}, region {} is at {{conf_ver {}, version {}}}",
-                                          want.conf_ver(), want.version(), region.id(), have.conf_ver(),
-                                          have.version()),
-                              {region});
+  if ((check_version && want.version() != have.version()) ||
+      (check_conf_ver && want.conf_ver() != have.conf_ver())) {
+    return EpochNotMatchError(
+        fmt::format("request epoch {{conf_ver {}, version {}}}, region {} is at {{conf_ver {}, "
+                    "version {}}}",
+                    want.conf_ver(), want.version(), region.id(), have.conf_ver(), have.version()),
+        {region});
   }
   return std::nullopt;
+}
+
+Status CheckChangePeer(const raft_cmdpb::ChangePeerRequest& change, const metapb::Region& region) {
+  if (change.change_type() != eraftpb::AddNode && change.change_type() != eraftpb::AddLearnerNode)
+    return Status::OK();
+  const metapb::Peer& target = change.peer();
+  for (const auto& p : region.peers()) {
+    if (p.store_id() == target.store_id() && p.id() != target.id()) {
+      return Status::InvalidArgument(
+          fmt::format("region {} already has peer {} on store {}; cannot add peer {}", region.id(),
+                      p.id(), p.store_id(), target.id()));
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace tinykv::raftstore

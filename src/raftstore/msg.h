@@ -61,6 +61,12 @@ bool KeyInRegion(const std::string& key, const metapb::Region& region);
 // Epoch checks for a command against the region (the Raft thesis' rule as
 // TiKV applies it): normal requests need the same version; ChangePeer the
 // same conf_ver; Split and TransferLeader both. nullopt when it matches.
-std::optional<errorpb::Error> CheckEpoch(const raft_cmdpb::RaftCmdRequest& req, const metapb::Region& region);
+std::optional<errorpb::Error> CheckEpoch(const raft_cmdpb::RaftCmdRequest& req,
+                                         const metapb::Region& region);
+
+// Whether a membership change makes sense for the region: a store holds at
+// most one replica of a region, so adding a peer to a store that has another
+// one is refused. OK when it is valid.
+Status CheckChangePeer(const raft_cmdpb::ChangePeerRequest& change, const metapb::Region& region);
 
 }  // namespace tinykv::raftstore

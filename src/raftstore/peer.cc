@@ -4,11 +4,13 @@
 
 namespace tinykv::raftstore {
 
-Peer::Peer(metapb::Peer self, std::unique_ptr<PeerStorage> storage) : self_(std::move(self)), storage_(std::move(storage)) {}
+Peer::Peer(metapb::Peer self, std::unique_ptr<PeerStorage> storage)
+    : self_(std::move(self)), storage_(std::move(storage)) {}
 
-Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreConfig& cfg, storage::Engine& engine,
-                                           const metapb::Region& region, const metapb::Peer& self,
-                                           SnapshotRequester* snapshots, std::shared_ptr<spdlog::logger> logger) {
+Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreConfig& cfg,
+                                           storage::Engine& engine, const metapb::Region& region,
+                                           const metapb::Peer& self, SnapshotRequester* snapshots,
+                                           std::shared_ptr<spdlog::logger> logger) {
   TKV_ASSIGN_OR_RETURN(auto ps, PeerStorage::Open(engine, region, snapshots));
   std::unique_ptr<Peer> peer(new Peer(self, std::move(ps)));
   raft::Config rc;
@@ -18,7 +20,8 @@ Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreCon
   rc.applied = peer->storage_->apply_state().applied_index();
   rc.pre_vote = cfg.pre_vote;
   rc.check_quorum = cfg.check_quorum;
-  rc.read_only_option = cfg.lease_read ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+  rc.read_only_option =
+      cfg.lease_read ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
   rc.max_inflight_msgs = cfg.raft_max_inflight_msgs;
   rc.max_size_per_msg = cfg.raft_max_size_per_msg;
   rc.max_uncommitted_size = cfg.raft_max_uncommitted_size;

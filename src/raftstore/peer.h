@@ -25,9 +25,11 @@ struct PendingRead {
 class Peer {
  public:
   // `region` has no peers for an uninitialized peer (created by a message).
-  static Result<std::unique_ptr<Peer>> Create(uint64_t store_id, const RaftstoreConfig& cfg, storage::Engine& engine,
-                                              const metapb::Region& region, const metapb::Peer& self,
-                                              SnapshotRequester* snapshots, std::shared_ptr<spdlog::logger> logger);
+  static Result<std::unique_ptr<Peer>> Create(uint64_t store_id, const RaftstoreConfig& cfg,
+                                              storage::Engine& engine, const metapb::Region& region,
+                                              const metapb::Peer& self,
+                                              SnapshotRequester* snapshots,
+                                              std::shared_ptr<spdlog::logger> logger);
 
   uint64_t region_id() const { return storage_->region_id(); }
   uint64_t id() const { return self_.id(); }
@@ -43,6 +45,10 @@ class Peer {
   std::optional<metapb::Peer> LeaderPeer() const;
   // What this peer knows of other replicas (from the region and messages).
   void RememberPeer(const metapb::Peer& p) { peer_cache_[p.id()] = p; }
+  // A removed member: messages Raft generated for it before the removal was
+  // applied are not sent (they would carry the new epoch and could recreate
+  // the replica its store has just destroyed).
+  void ForgetPeer(uint64_t id) { peer_cache_.erase(id); }
   std::optional<metapb::Peer> FindPeer(uint64_t id) const;
   // The region changed (membership, split, snapshot).
   void SetRegion(const metapb::Region& region);

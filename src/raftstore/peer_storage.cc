@@ -1,8 +1,7 @@
 #include "raftstore/peer_storage.h"
 
-#include <zlib.h>
-
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "common/check.h"
 #include "raftstore/keys.h"
@@ -18,7 +17,8 @@ constexpr size_t kCacheMaxEntries = 1024;
 constexpr size_t kCacheMaxBytes = 8u << 20;
 
 template <typename Proto>
-Result<std::optional<Proto>> ParseValue(Result<std::optional<std::string>> raw, const std::string& what) {
+Result<std::optional<Proto>> ParseValue(Result<std::optional<std::string>> raw,
+                                        const std::string& what) {
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) return std::optional<Proto>();
   Proto p;
@@ -38,13 +38,18 @@ Result<std::optional<Proto>> ReadMeta(storage::Engine& engine, const std::string
   return ParseValue<Proto>(engine.Get(Cf::kMeta, key), Proto::descriptor()->name());
 }
 
-template Result<std::optional<raft_serverpb::RaftLocalState>> ReadMeta(storage::Engine&, const std::string&);
-template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(storage::Engine&, const std::string&);
-template Result<std::optional<raft_serverpb::RegionLocalState>> ReadMeta(storage::Engine&, const std::string&);
-template Result<std::optional<raft_serverpb::StoreIdent>> ReadMeta(storage::Engine&, const std::string&);
-template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(const storage::Snapshot&, const std::string&);
+template Result<std::optional<raft_serverpb::RaftLocalState>> ReadMeta(storage::Engine&,
+                                                                       const std::string&);
+template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(storage::Engine&,
+                                                                       const std::string&);
+template Result<std::optional<raft_serverpb::RegionLocalState>> ReadMeta(storage::Engine&,
+                                                                         const std::string&);
+template Result<std::optional<raft_serverpb::StoreIdent>> ReadMeta(storage::Engine&,
+                                                                   const std::string&);
+template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(const storage::Snapshot&,
+                                                                       const std::string&);
 template Result<std::optional<raft_serverpb::RegionLocalState>> ReadMeta(const storage::Snapshot&,
-                                                                        const std::string&);
+                                                                         const std::string&);
 
 eraftpb::ConfState ConfStateOf(const metapb::Region& region) {
   eraftpb::ConfState cs;
@@ -85,7 +90,8 @@ uint32_t SnapshotChecksum(const raft_serverpb::RaftSnapshotData& data) {
   return static_cast<uint32_t>(crc);
 }
 
-PeerStorage::PeerStorage(storage::Engine& engine, const metapb::Region& region, SnapshotRequester* snapshots)
+PeerStorage::PeerStorage(storage::Engine& engine, const metapb::Region& region,
+                         SnapshotRequester* snapshots)
     : engine_(engine), region_(region), snapshots_(snapshots) {}
 
 void PeerStorage::WriteInitialState(const metapb::Region& region, storage::WriteBatch& wb,
@@ -111,28 +117,39 @@ void PeerStorage::WriteInitialState(const metapb::Region& region, storage::Write
   wb.Put(Cf::kMeta, keys::RegionStateKey(region.id()), region_state.SerializeAsString());
 }
 
-Result<std::unique_ptr<PeerStorage>> PeerStorage::Open(storage::Engine& engine, const metapb::Region& region,
+Result<std::unique_ptr<PeerStorage>> PeerStorage::Open(storage::Engine& engine,
+                                                       const metapb::Region& region,
                                                        SnapshotRequester* snapshots) {
   std::unique_ptr<PeerStorage> ps(new PeerStorage(engine, region, snapshots));
-  TKV_ASSIGN_OR_RETURN(auto rs, ReadMeta<raft_serverpb::RaftLocalState>(engine, keys::RaftStateKey(region.id())));
-  TKV_ASSIGN_OR_RETURN(auto as, ReadMeta<raft_serverpb::RaftApplyState>(engine, keys::ApplyStateKey(region.id())));
+  TKV_ASSIGN_OR_RETURN(
+      auto rs, ReadMeta<raft_serverpb::RaftLocalState>(engine, keys::RaftStateKey(region.id())));
+  TKV_ASSIGN_OR_RETURN(
+      auto as, ReadMeta<raft_serverpb::RaftApplyState>(engine, keys::ApplyStateKey(region.id())));
   if (rs) ps->raft_state_ = *rs;
   if (as) ps->apply_state_ = *as;
   if (!ps->IsInitialized()) {
-    if (rs || as) {
-      return Status::Corruption(fmt::format("uninitialized region {} has Raft state", region.id()));
+    // An uninitialized replica has no log, but what it voted for was saved
+    // and must be kept across restarts (it is not loaded at start, having no
+    // region state, and comes back on the next message).
+    if (as || (rs && (rs->last_index() != 0 || rs->hard_state().commit() != 0))) {
+      return Status::Corruption(
+          fmt::format("uninitialized region {} has a log or an apply state (apply state {}, "
+                      "last index {}, commit {})",
+                      region.id(), as.has_value(), rs ? rs->last_index() : 0,
+                      rs ? rs->hard_state().commit() : 0));
     }
     return ps;
   }
-  if (!rs || !as) return Status::Corruption(fmt::format("region {} lacks its Raft or apply state", region.id()));
+  if (!rs || !as)
+    return Status::Corruption(fmt::format("region {} lacks its Raft or apply state", region.id()));
   const auto& t = as->truncated_state();
   uint64_t applied = as->applied_index();
   uint64_t last = rs->last_index();
   uint64_t commit = rs->hard_state().commit();
   if (!(t.index() <= applied && applied <= commit && commit <= last)) {
-    return Status::Corruption(fmt::format(
-        "region {}: inconsistent state truncated {} applied {} commit {} last {}", region.id(), t.index(),
-        applied, commit, last));
+    return Status::Corruption(
+        fmt::format("region {}: inconsistent state truncated {} applied {} commit {} last {}",
+                    region.id(), t.index(), applied, commit, last));
   }
   return ps;
 }
@@ -144,7 +161,8 @@ raft::RaftState PeerStorage::InitialState() const {
   return s;
 }
 
-std::vector<eraftpb::Entry> PeerStorage::ReadEntries(uint64_t lo, uint64_t hi, uint64_t max_bytes) const {
+std::vector<eraftpb::Entry> PeerStorage::ReadEntries(uint64_t lo, uint64_t hi,
+                                                     uint64_t max_bytes) const {
   std::vector<eraftpb::Entry> out;
   auto snap = engine_.NewSnapshot();
   storage::IterOptions opts;
@@ -155,7 +173,8 @@ std::vector<eraftpb::Entry> PeerStorage::ReadEntries(uint64_t lo, uint64_t hi, u
   uint64_t expect = lo;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     uint64_t index = keys::RaftLogIndex(it->key());
-    TKV_CHECK(index == expect, "region {}: raft log has a hole at {} (found {})", region_.id(), expect, index);
+    TKV_CHECK(index == expect, "region {}: raft log has a hole at {} (found {})", region_.id(),
+              expect, index);
     eraftpb::Entry e;
     TKV_CHECK(e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())),
               "region {}: corrupted raft log entry {}", region_.id(), index);
@@ -164,9 +183,10 @@ std::vector<eraftpb::Entry> PeerStorage::ReadEntries(uint64_t lo, uint64_t hi, u
     out.push_back(std::move(e));
     ++expect;
   }
-  TKV_CHECK(it->status().ok(), "region {}: reading the raft log: {}", region_.id(), it->status().ToString());
-  TKV_CHECK(out.size() == hi - lo || bytes > max_bytes, "region {}: raft log entries [{}, {}) missing", region_.id(),
-            expect, hi);
+  TKV_CHECK(it->status().ok(), "region {}: reading the raft log: {}", region_.id(),
+            it->status().ToString());
+  TKV_CHECK(out.size() == hi - lo || bytes > max_bytes,
+            "region {}: raft log entries [{}, {}) missing", region_.id(), expect, hi);
   return out;
 }
 
@@ -200,13 +220,18 @@ Expected<uint64_t, Error> PeerStorage::Term(uint64_t i) const {
   if (i < t.index()) return Unexpected{Error::kCompacted};
   if (i > LastIndex()) return Unexpected{Error::kUnavailable};
   if (i == LastIndex()) return raft_state_.last_term();
-  if (!cache_.empty() && i >= cache_.front().index()) return cache_[i - cache_.front().index()].term();
+  if (!cache_.empty() && i >= cache_.front().index())
+    return cache_[i - cache_.front().index()].term();
   return ReadEntries(i, i + 1, raft::kNoLimit)[0].term();
 }
 
 Expected<eraftpb::Snapshot, Error> PeerStorage::Snapshot() {
   // A snapshot older than the truncated index cannot be followed by our log.
-  if (generated_ && generated_->metadata().index() >= apply_state_.truncated_state().index()) {
+  // One taken before the latest membership change is stale too: a peer added
+  // since would be refused by it or, re-added after a removal, would replay
+  // its own removal from the log that follows it.
+  if (generated_ && generated_->metadata().index() >= apply_state_.truncated_state().index() &&
+      generated_conf_ver_ >= region_.region_epoch().conf_ver()) {
     return *generated_;
   }
   generated_.reset();
@@ -219,17 +244,23 @@ Expected<eraftpb::Snapshot, Error> PeerStorage::Snapshot() {
 
 void PeerStorage::OnSnapshotGenerated(eraftpb::Snapshot snapshot) {
   generating_ = false;
+  raft_serverpb::RaftSnapshotData data;
+  generated_conf_ver_ =
+      data.ParseFromString(snapshot.data()) ? data.region().region_epoch().conf_ver() : 0;
   generated_ = std::move(snapshot);
 }
 
 void PeerStorage::SaveReadyState(const std::vector<eraftpb::Entry>& entries,
-                                 const std::optional<eraftpb::HardState>& hs, storage::WriteBatch& wb) {
+                                 const std::optional<eraftpb::HardState>& hs,
+                                 storage::WriteBatch& wb) {
   if (!entries.empty()) {
     uint64_t first = entries.front().index();
     uint64_t last = entries.back().index();
-    TKV_CHECK(first > apply_state_.truncated_state().index(), "region {}: appending {} at or below truncated {}",
-              region_.id(), first, apply_state_.truncated_state().index());
-    for (const auto& e : entries) wb.Put(Cf::kMeta, keys::RaftLogKey(region_.id(), e.index()), e.SerializeAsString());
+    TKV_CHECK(first > apply_state_.truncated_state().index(),
+              "region {}: appending {} at or below truncated {}", region_.id(), first,
+              apply_state_.truncated_state().index());
+    for (const auto& e : entries)
+      wb.Put(Cf::kMeta, keys::RaftLogKey(region_.id(), e.index()), e.SerializeAsString());
     // Entries after the new last one belong to a replaced suffix.
     if (raft_state_.last_index() > last) {
       wb.DeleteRange(Cf::kMeta, keys::RaftLogKey(region_.id(), last + 1),
@@ -256,27 +287,33 @@ void PeerStorage::SaveReadyState(const std::vector<eraftpb::Entry>& entries,
     raft_state_.set_last_term(entries.back().term());
   }
   if (hs) *raft_state_.mutable_hard_state() = *hs;
-  if (!entries.empty() || hs) wb.Put(Cf::kMeta, keys::RaftStateKey(region_.id()), raft_state_.SerializeAsString());
+  if (!entries.empty() || hs)
+    wb.Put(Cf::kMeta, keys::RaftStateKey(region_.id()), raft_state_.SerializeAsString());
 }
 
 Status PeerStorage::ApplySnapshot(const eraftpb::Snapshot& snapshot, storage::WriteBatch& wb) {
   raft_serverpb::RaftSnapshotData data;
-  if (!data.ParseFromString(snapshot.data())) return Status::Corruption("cannot parse snapshot data");
-  if (SnapshotChecksum(data) != data.checksum()) return Status::Corruption("snapshot checksum mismatch");
+  if (!data.ParseFromString(snapshot.data()))
+    return Status::Corruption("cannot parse snapshot data");
+  if (SnapshotChecksum(data) != data.checksum())
+    return Status::Corruption("snapshot checksum mismatch");
   const metapb::Region& region = data.region();
   if (region.id() != region_.id()) {
-    return Status::Corruption(fmt::format("snapshot of region {} applied to {}", region.id(), region_.id()));
+    return Status::Corruption(
+        fmt::format("snapshot of region {} applied to {}", region.id(), region_.id()));
   }
   uint64_t index = snapshot.metadata().index();
   uint64_t term = snapshot.metadata().term();
   // Clear the old log and the data of both the old and the new range.
-  wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region_.id()), keys::RaftLogPrefixEnd(region_.id()));
+  wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region_.id()),
+                 keys::RaftLogPrefixEnd(region_.id()));
   for (const metapb::Region* r : std::initializer_list<const metapb::Region*>{&region_, &region}) {
     if (r->peers_size() > 0) DeleteRegionData(*r, wb);  // an uninitialized peer has no range
   }
   for (const auto& cf_data : data.cfs()) {
     auto cf = storage::CfFromName(cf_data.cf());
-    if (!cf || *cf == Cf::kMeta) return Status::Corruption("snapshot has unknown column family " + cf_data.cf());
+    if (!cf || *cf == Cf::kMeta)
+      return Status::Corruption("snapshot has unknown column family " + cf_data.cf());
     for (const auto& kv : cf_data.kvs()) wb.Put(*cf, kv.key(), kv.value());
   }
   raft_state_.set_last_index(index);
@@ -301,7 +338,8 @@ Status PeerStorage::ApplySnapshot(const eraftpb::Snapshot& snapshot, storage::Wr
   return Status::OK();
 }
 
-std::optional<std::pair<uint64_t, uint64_t>> PeerStorage::OnCompacted(const raft_serverpb::RaftTruncatedState& t) {
+std::optional<std::pair<uint64_t, uint64_t>> PeerStorage::OnCompacted(
+    const raft_serverpb::RaftTruncatedState& t) {
   uint64_t old_first = FirstIndex();
   if (t.index() < old_first) return std::nullopt;
   *apply_state_.mutable_truncated_state() = t;
@@ -312,14 +350,16 @@ std::optional<std::pair<uint64_t, uint64_t>> PeerStorage::OnCompacted(const raft
   return std::make_pair(old_first, t.index());
 }
 
-void PeerStorage::Destroy(storage::WriteBatch& wb, bool clear_data) {
-  wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region_.id()), keys::RaftLogPrefixEnd(region_.id()));
+void PeerStorage::Destroy(storage::WriteBatch& wb, bool clear_data,
+                          const metapb::Region& tombstone) {
+  wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region_.id()),
+                 keys::RaftLogPrefixEnd(region_.id()));
   wb.Delete(Cf::kMeta, keys::RaftStateKey(region_.id()));
   wb.Delete(Cf::kMeta, keys::ApplyStateKey(region_.id()));
   if (clear_data && IsInitialized()) DeleteRegionData(region_, wb);
   raft_serverpb::RegionLocalState tomb;
   tomb.set_state(raft_serverpb::Tombstone);
-  *tomb.mutable_region() = region_;
+  *tomb.mutable_region() = tombstone;
   wb.Put(Cf::kMeta, keys::RegionStateKey(region_.id()), tomb.SerializeAsString());
   cache_.clear();
   cache_bytes_ = 0;

@@ -44,7 +44,8 @@ class PeerStorage final : public raft::Storage {
   // Loads the peer of `region` from the engine. A region with no peers is
   // an uninitialized peer (created by a message; it waits for a snapshot).
   // Errors: kCorruption when the persisted states contradict each other.
-  static Result<std::unique_ptr<PeerStorage>> Open(storage::Engine& engine, const metapb::Region& region,
+  static Result<std::unique_ptr<PeerStorage>> Open(storage::Engine& engine,
+                                                   const metapb::Region& region,
                                                    SnapshotRequester* snapshots);
 
   // Writes the initial state of a new initialized region (bootstrap or the
@@ -65,8 +66,8 @@ class PeerStorage final : public raft::Storage {
 
   // ---- Persistence (the raft thread) ----
   // Entries (replacing stored ones from entries[0].index on) and hard state.
-  void SaveReadyState(const std::vector<eraftpb::Entry>& entries, const std::optional<eraftpb::HardState>& hs,
-                      storage::WriteBatch& wb);
+  void SaveReadyState(const std::vector<eraftpb::Entry>& entries,
+                      const std::optional<eraftpb::HardState>& hs, storage::WriteBatch& wb);
   // Replaces the log, the states and the region's data with a snapshot.
   // `old_region` is the region before (its data is cleared too).
   Status ApplySnapshot(const eraftpb::Snapshot& snapshot, storage::WriteBatch& wb);
@@ -74,10 +75,12 @@ class PeerStorage final : public raft::Storage {
   void OnSnapshotGenerated(eraftpb::Snapshot snapshot);
   // The apply side truncated the log; drops cached entries and returns the
   // range [first, to] of log entries to delete (none when nothing new).
-  std::optional<std::pair<uint64_t, uint64_t>> OnCompacted(const raft_serverpb::RaftTruncatedState& t);
+  std::optional<std::pair<uint64_t, uint64_t>> OnCompacted(
+      const raft_serverpb::RaftTruncatedState& t);
   // Everything of this peer (log, states, and data of `region` if `clear_data`),
-  // for destroying it; the region state is written as Tombstone.
-  void Destroy(storage::WriteBatch& wb, bool clear_data);
+  // for destroying it; the region state is written as Tombstone with
+  // `tombstone` as its region.
+  void Destroy(storage::WriteBatch& wb, bool clear_data, const metapb::Region& tombstone);
 
   const metapb::Region& region() const { return region_; }
   void SetRegion(const metapb::Region& r) { region_ = r; }
@@ -99,6 +102,7 @@ class PeerStorage final : public raft::Storage {
   SnapshotRequester* snapshots_;
   // A generated snapshot waiting to be sent, and whether one was requested.
   std::optional<eraftpb::Snapshot> generated_;
+  uint64_t generated_conf_ver_ = 0;  // of the region in generated_
   bool generating_ = false;
   // Invariant: contiguous, ends at raft_state_.last_index when non-empty.
   std::deque<eraftpb::Entry> cache_;

@@ -10,7 +10,8 @@ namespace {
 
 using storage::Cf;
 
-metapb::Region MakeRegion(uint64_t id, std::string start, std::string end, std::vector<uint64_t> stores) {
+metapb::Region MakeRegion(uint64_t id, std::string start, std::string end,
+                          std::vector<uint64_t> stores) {
   metapb::Region r;
   r.set_id(id);
   r.set_start_key(start);
@@ -53,7 +54,8 @@ class PeerStorageTest : public ::testing::Test {
     return std::move(ps).value();
   }
 
-  void Save(PeerStorage& ps, std::vector<eraftpb::Entry> entries, std::optional<eraftpb::HardState> hs = {}) {
+  void Save(PeerStorage& ps, std::vector<eraftpb::Entry> entries,
+            std::optional<eraftpb::HardState> hs = {}) {
     storage::WriteBatch wb;
     ps.SaveReadyState(entries, hs, wb);
     ASSERT_TRUE(engine_.Write(wb, {.sync = true}).ok());
@@ -133,6 +135,19 @@ TEST_F(PeerStorageTest, SnapshotIsRequestedOnceThenServed) {
   eraftpb::Snapshot snap;
   snap.mutable_metadata()->set_index(5);
   snap.mutable_metadata()->set_term(5);
+  raft_serverpb::RaftSnapshotData data;
+  *data.mutable_region() = region_;
+  snap.set_data(data.SerializeAsString());
+  ps->OnSnapshotGenerated(snap);
+  ASSERT_TRUE(ps->Snapshot().has_value());
+  // One taken before a membership change is not served: a new one is requested.
+  metapb::Region changed = region_;
+  changed.mutable_region_epoch()->set_conf_ver(2);
+  ps->SetRegion(changed);
+  EXPECT_EQ(ps->Snapshot().error(), raft::Error::kSnapshotTemporarilyUnavailable);
+  EXPECT_EQ(requester_.requests.size(), 2u);
+  *data.mutable_region() = changed;
+  snap.set_data(data.SerializeAsString());
   ps->OnSnapshotGenerated(snap);
   ASSERT_TRUE(ps->Snapshot().has_value());
   EXPECT_EQ(ps->Snapshot()->metadata().index(), 5u);
@@ -149,11 +164,12 @@ TEST_F(PeerStorageTest, SnapshotIsRequestedOnceThenServed) {
   EXPECT_EQ(ps->Term(6).error(), raft::Error::kCompacted);
   EXPECT_EQ(*ps->Term(7), 6u);
   EXPECT_EQ(ps->Snapshot().error(), raft::Error::kSnapshotTemporarilyUnavailable);
-  EXPECT_EQ(requester_.requests.size(), 2u);
+  EXPECT_EQ(requester_.requests.size(), 3u);
   EXPECT_FALSE(ps->OnCompacted(t).has_value());  // nothing new
 }
 
-raft_serverpb::RaftSnapshotData SnapData(const metapb::Region& region, std::vector<std::pair<std::string, std::string>> kvs) {
+raft_serverpb::RaftSnapshotData SnapData(const metapb::Region& region,
+                                         std::vector<std::pair<std::string, std::string>> kvs) {
   raft_serverpb::RaftSnapshotData d;
   *d.mutable_region() = region;
   auto* cf = d.add_cfs();
@@ -220,7 +236,7 @@ TEST_F(PeerStorageTest, DestroyLeavesATombstoneAndNoData) {
   auto ps = Open();
   Save(*ps, {E(6, 6)});
   storage::WriteBatch wb;
-  ps->Destroy(wb, /*clear_data=*/true);
+  ps->Destroy(wb, /*clear_data=*/true, ps->region());
   ASSERT_TRUE(engine_.Write(wb, {}).ok());
   auto state = ReadMeta<raft_serverpb::RegionLocalState>(engine_, keys::RegionStateKey(1));
   ASSERT_TRUE(state.ok() && state->has_value());
@@ -252,6 +268,35 @@ TEST_F(PeerStorageTest, UninitializedPeerHasNothing) {
   EXPECT_EQ((*ps)->FirstIndex(), 1u);
   EXPECT_EQ(*(*ps)->Term(0), 0u);
   EXPECT_EQ((*ps)->InitialState().conf_state.nodes_size(), 0);
+}
+
+// An uninitialized replica's vote survives a restart; a log does not belong
+// to an uninitialized replica.
+TEST_F(PeerStorageTest, UninitializedPeerKeepsItsVote) {
+  metapb::Region bare;
+  bare.set_id(7);
+  {
+    auto ps = PeerStorage::Open(engine_, bare, nullptr);
+    ASSERT_TRUE(ps.ok());
+    eraftpb::HardState hs;
+    hs.set_term(9);
+    hs.set_vote(3);
+    storage::WriteBatch wb;
+    (*ps)->SaveReadyState({}, hs, wb);
+    ASSERT_TRUE(engine_.Write(wb, {.sync = true}).ok());
+  }
+  auto ps = PeerStorage::Open(engine_, bare, nullptr);
+  ASSERT_TRUE(ps.ok()) << ps.status();
+  EXPECT_EQ((*ps)->InitialState().hard_state.term(), 9u);
+  EXPECT_EQ((*ps)->InitialState().hard_state.vote(), 3u);
+  EXPECT_EQ((*ps)->LastIndex(), 0u);
+
+  raft_serverpb::RaftLocalState rs;
+  rs.set_last_index(3);
+  storage::WriteBatch wb;
+  wb.Put(Cf::kMeta, keys::RaftStateKey(7), rs.SerializeAsString());
+  ASSERT_TRUE(engine_.Write(wb, {}).ok());
+  EXPECT_EQ(PeerStorage::Open(engine_, bare, nullptr).status().code(), Code::kCorruption);
 }
 
 TEST(KeysTest, OrderAndRoundTrip) {

@@ -27,7 +27,8 @@ struct RegionHeartbeat {
 class SchedulerClient {
  public:
   virtual ~SchedulerClient() = default;
-  virtual void AskSplit(const metapb::Region& region, std::function<void(Result<SplitIds>)> done) = 0;
+  virtual void AskSplit(const metapb::Region& region,
+                        std::function<void(Result<SplitIds>)> done) = 0;
   virtual void ReportRegion(const RegionHeartbeat& heartbeat) = 0;
 };
 

@@ -1,9 +1,9 @@
 #include "raftstore/store.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "common/check.h"
 #include "raftstore/keys.h"
@@ -15,7 +15,9 @@ using storage::Cf;
 namespace {
 
 // The key of a region in the range map: its end, with +infinity last.
-std::pair<bool, std::string> RangeKey(const metapb::Region& r) { return {r.end_key().empty(), r.end_key()}; }
+std::pair<bool, std::string> RangeKey(const metapb::Region& r) {
+  return {r.end_key().empty(), r.end_key()};
+}
 
 std::optional<metapb::Peer> PeerOnStore(const metapb::Region& region, uint64_t store_id) {
   for (const auto& p : region.peers()) {
@@ -53,7 +55,8 @@ Store::Store(StoreDeps deps)
       logger_(deps_.logger ? deps_.logger : spdlog::default_logger()),
       engine_(*deps_.engine),
       applier_(deps_.store_id, engine_, *this, logger_) {
-  TKV_CHECK(deps_.engine && deps_.transport && deps_.clock, "store needs an engine, a transport and a clock");
+  TKV_CHECK(deps_.engine && deps_.transport && deps_.clock,
+            "store needs an engine, a transport and a clock");
 }
 
 Store::~Store() = default;
@@ -80,16 +83,39 @@ Status Store::Bootstrap(storage::Engine& engine, uint64_t cluster_id, uint64_t s
 }
 
 Result<raft_serverpb::StoreIdent> Store::ReadIdent(storage::Engine& engine) {
-  TKV_ASSIGN_OR_RETURN(auto ident, ReadMeta<raft_serverpb::StoreIdent>(engine, keys::StoreIdentKey()));
+  TKV_ASSIGN_OR_RETURN(auto ident,
+                       ReadMeta<raft_serverpb::StoreIdent>(engine, keys::StoreIdentKey()));
   if (!ident) return Status::NotFound("the store is not bootstrapped");
   return *ident;
+}
+
+Status Store::FinishDestroys(storage::Snapshot& snap) {
+  // A replica that applied its own removal is Tombstone already; if the
+  // store stopped before destroying it, its log, states and data are still
+  // here. Its data range is cleared unless a live region now covers part of
+  // it (then the data is that region's).
+  storage::WriteBatch wb;
+  for (const auto& [id, region] : tombstones_) {
+    auto raft_state = snap.Get(Cf::kMeta, keys::RaftStateKey(id));
+    TKV_RETURN_IF_ERROR(raft_state.status());
+    auto apply_state = snap.Get(Cf::kMeta, keys::ApplyStateKey(id));
+    TKV_RETURN_IF_ERROR(apply_state.status());
+    if (!raft_state->has_value() && !apply_state->has_value()) continue;
+    logger_->info("region {}: finishing the destruction of its removed replica", id);
+    wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(id), keys::RaftLogPrefixEnd(id));
+    wb.Delete(Cf::kMeta, keys::RaftStateKey(id));
+    wb.Delete(Cf::kMeta, keys::ApplyStateKey(id));
+    if (region.peers_size() > 0 && !Overlaps(region)) DeleteRegionData(region, wb);
+  }
+  if (wb.empty()) return Status::OK();
+  return engine_.Write(wb, storage::WriteOptions{.sync = true});
 }
 
 Status Store::Start() {
   TKV_ASSIGN_OR_RETURN(auto ident, ReadIdent(engine_));
   if (ident.store_id() != deps_.store_id) {
-    return Status::InvalidArgument(
-        fmt::format("the data belongs to store {}, not store {}", ident.store_id(), deps_.store_id));
+    return Status::InvalidArgument(fmt::format("the data belongs to store {}, not store {}",
+                                               ident.store_id(), deps_.store_id));
   }
   auto snap = engine_.NewSnapshot();
   storage::IterOptions opts;
@@ -107,19 +133,24 @@ Status Store::Start() {
       continue;
     }
     auto self = PeerOnStore(region, deps_.store_id);
-    if (!self) return Status::Corruption(fmt::format("region {} has no peer on store {}", region.id(), deps_.store_id));
-    if (Overlaps(region)) return Status::Corruption(fmt::format("region {} overlaps another region", region.id()));
+    if (!self)
+      return Status::Corruption(
+          fmt::format("region {} has no peer on store {}", region.id(), deps_.store_id));
+    if (Overlaps(region))
+      return Status::Corruption(fmt::format("region {} overlaps another region", region.id()));
     TKV_ASSIGN_OR_RETURN(Peer * peer, AddPeer(region, *self));
     (void)peer;
   }
   TKV_RETURN_IF_ERROR(it->status());
+  TKV_RETURN_IF_ERROR(FinishDestroys(*snap));
   uint64_t now = deps_.clock->NowMs();
   const auto& c = deps_.config;
   next_tick_ms_ = now + c.raft_base_tick_ms;
   next_gc_tick_ms_ = now + c.raft_log_gc_tick_ms;
   next_split_tick_ms_ = now + c.split_check_tick_ms;
   next_report_tick_ms_ = now + c.region_heartbeat_tick_ms;
-  logger_->info("store started store={} regions={} tombstones={}", deps_.store_id, peers_.size(), tombstones_.size());
+  logger_->info("store started store={} regions={} tombstones={}", deps_.store_id, peers_.size(),
+                tombstones_.size());
   RefreshStatus();
   return Status::OK();
 }
@@ -134,9 +165,11 @@ void Store::Stop() {
     }
   }
   for (auto& [id, peer] : peers_) {
-    for (auto& p : peer->proposals) p.cb(WriteResponse{{}, UndeterminedStatus("the store is stopping"), {}});
+    for (auto& p : peer->proposals)
+      p.cb(WriteResponse{{}, UndeterminedStatus("the store is stopping"), {}});
     peer->proposals.clear();
-    for (auto& r : peer->reads) r.cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}});
+    for (auto& r : peer->reads)
+      r.cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}});
     peer->reads.clear();
   }
   applier_.AbortAll("the store is stopping");
@@ -151,15 +184,23 @@ void Store::SetNotify(std::function<void()> fn) {
 
 // ---- Input ----
 
-void Store::Propose(raft_cmdpb::RaftCmdRequest req, WriteCallback cb) { inbox_.Push(CommandIn{std::move(req), std::move(cb)}); }
-void Store::Read(raft_cmdpb::RaftRequestHeader header, ReadCallback cb) { inbox_.Push(ReadIn{std::move(header), std::move(cb)}); }
+void Store::Propose(raft_cmdpb::RaftCmdRequest req, WriteCallback cb) {
+  inbox_.Push(CommandIn{std::move(req), std::move(cb)});
+}
+void Store::Read(raft_cmdpb::RaftRequestHeader header, ReadCallback cb) {
+  inbox_.Push(ReadIn{std::move(header), std::move(cb)});
+}
 void Store::OnRaftMessage(raft_serverpb::RaftMessage msg) { inbox_.Push(std::move(msg)); }
-void Store::ReportUnreachable(uint64_t region_id, uint64_t to_peer_id) { inbox_.Push(UnreachableIn{region_id, to_peer_id}); }
+void Store::ReportUnreachable(uint64_t region_id, uint64_t to_peer_id) {
+  inbox_.Push(UnreachableIn{region_id, to_peer_id});
+}
 void Store::ReportSnapshot(uint64_t region_id, uint64_t to_peer_id, bool ok) {
   inbox_.Push(SnapStatusIn{region_id, to_peer_id, ok});
 }
 
-void Store::RequestSnapshot(uint64_t region_id) { applier_.mailbox().Push(GenerateSnapshot{region_id}); }
+void Store::RequestSnapshot(uint64_t region_id) {
+  applier_.mailbox().Push(GenerateSnapshot{region_id});
+}
 void Store::OnApplyResult(ApplyResult result) { inbox_.Push(std::move(result)); }
 void Store::OnSnapshotSource(SnapshotSource source) { snap_inbox_.Push(std::move(source)); }
 
@@ -199,7 +240,8 @@ void Store::Handle(StoreMsg& msg) {
           }
         } else if constexpr (std::is_same_v<T, SnapStatusIn>) {
           if (Peer* p = FindPeer(m.region_id)) {
-            p->raft().ReportSnapshot(m.to_peer_id, m.ok ? raft::SnapshotStatus::kFinish : raft::SnapshotStatus::kFailure);
+            p->raft().ReportSnapshot(m.to_peer_id, m.ok ? raft::SnapshotStatus::kFinish
+                                                        : raft::SnapshotStatus::kFailure);
             MarkDirty(m.region_id);
           }
         } else if constexpr (std::is_same_v<T, ApplyResult>) {
@@ -240,14 +282,18 @@ void Store::Tick() {
         peer->splitting = true;
         peer->split_deadline_ms = now + 3 * c.split_check_tick_ms;
         peer->size_diff = 0;
-        gc_inbox_.Push(SplitCheckTask{peer->region(), std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot())});
+        gc_inbox_.Push(SplitCheckTask{peer->region(),
+                                      std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot())});
       }
     }
   }
   if (now >= next_report_tick_ms_) {
     next_report_tick_ms_ = now + c.region_heartbeat_tick_ms;
     for (auto& [id, peer] : peers_) {
-      if (peer->IsLeader()) peer->heartbeat_due = true;
+      if (peer->IsLeader()) {
+        peer->heartbeat_due = true;
+        MarkDirty(id);
+      }
     }
   }
 }
@@ -259,7 +305,8 @@ void Store::MaybeCompactLog(Peer& peer) {
   uint64_t applied = peer.applied_index;
   if (applied < first) return;
   uint64_t count = applied - first + 1;
-  if (count < c.raft_log_gc_count_limit && peer.log_bytes_since_compact < c.raft_log_gc_size_limit) return;
+  if (count < c.raft_log_gc_count_limit && peer.log_bytes_since_compact < c.raft_log_gc_size_limit)
+    return;
   auto term = peer.storage().Term(applied);
   if (!term.has_value()) return;
   raft_cmdpb::RaftCmdRequest req;
@@ -276,8 +323,10 @@ void Store::MaybeCompactLog(Peer& peer) {
 
 // ---- Commands and reads ----
 
-std::optional<errorpb::Error> Store::PreCheck(const raft_cmdpb::RaftRequestHeader& header, Peer** out) {
-  if (header.peer().store_id() != deps_.store_id) return StoreNotMatchError(header.peer().store_id(), deps_.store_id);
+std::optional<errorpb::Error> Store::PreCheck(const raft_cmdpb::RaftRequestHeader& header,
+                                              Peer** out) {
+  if (header.peer().store_id() != deps_.store_id)
+    return StoreNotMatchError(header.peer().store_id(), deps_.store_id);
   Peer* peer = FindPeer(header.region_id());
   if (peer == nullptr || !peer->IsInitialized()) return RegionNotFoundError(header.region_id());
   if (!peer->IsLeader()) return NotLeaderError(header.region_id(), peer->LeaderPeer());
@@ -318,7 +367,8 @@ void Store::HandleCommand(CommandIn& in) {
   } else {
     for (const auto& r : in.req.requests()) {
       const std::string& key = r.cmd_type() == raft_cmdpb::Put ? r.put().key() : r.delete_().key();
-      if (!KeyInRegion(key, peer->region())) return in.cb(ErrorResponse(KeyNotInRegionError(key, peer->region())));
+      if (!KeyInRegion(key, peer->region()))
+        return in.cb(ErrorResponse(KeyNotInRegionError(key, peer->region())));
     }
   }
   ProposeNormal(*peer, std::move(in.req), std::move(in.cb));
@@ -349,6 +399,8 @@ void Store::ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallb
 void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
   const auto& change = in.req.admin_request().change_peer();
   const metapb::Peer& target = change.peer();
+  if (Status s = CheckChangePeer(change, peer.region()); !s.ok())
+    return in.cb(WriteResponse{{}, std::move(s), {}});
   if (change.change_type() == eraftpb::RemoveNode && target.id() == peer.id()) {
     // A leader does not remove itself (a two-member group could be left
     // without a way to learn that the change committed): it hands leadership
@@ -362,7 +414,8 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
       }
     }
     if (best == raft::kNone) {
-      return in.cb(WriteResponse{{}, Status::InvalidArgument("cannot remove the only voter of a region"), {}});
+      return in.cb(WriteResponse{
+          {}, Status::InvalidArgument("cannot remove the only voter of a region"), {}});
     }
     peer.raft().TransferLeader(best);
     MarkDirty(peer.region_id());
@@ -377,7 +430,8 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
   peer.RememberPeer(target);
   raft::Error err = peer.raft().ProposeConfChange(cc);
   if (err != raft::Error::kOk) {
-    if (!peer.IsLeader()) return in.cb(ErrorResponse(NotLeaderError(peer.region_id(), peer.LeaderPeer())));
+    if (!peer.IsLeader())
+      return in.cb(ErrorResponse(NotLeaderError(peer.region_id(), peer.LeaderPeer())));
     return in.cb(ErrorResponse(ServerIsBusyError("another membership change is in progress", 100)));
   }
   const raft::Raft& r = peer.raft().raft();
@@ -401,7 +455,8 @@ void Store::HandleRead(ReadIn& in) {
 
 void Store::ServeReads(Peer& peer) {
   std::shared_ptr<storage::Snapshot> snap;
-  while (!peer.reads.empty() && peer.reads.front().index && *peer.reads.front().index <= peer.applied_index) {
+  while (!peer.reads.empty() && peer.reads.front().index &&
+         *peer.reads.front().index <= peer.applied_index) {
     if (!snap) snap = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());
     ReadResponse resp;
     resp.snapshot = snap;
@@ -424,52 +479,68 @@ void Store::HandleRaftMessage(raft_serverpb::RaftMessage& msg) {
     return;
   }
   uint64_t region_id = msg.region_id();
+  if (destroying_.count(region_id) > 0) return;  // being destroyed here
   Peer* peer = FindPeer(region_id);
   if (msg.is_tombstone()) {
     // A member of the region says this peer was removed; believe it when its
     // view of the membership is newer than ours.
     if (peer != nullptr && peer->id() == msg.to_peer().id() &&
-        (!peer->IsInitialized() || msg.region_epoch().conf_ver() > peer->region().region_epoch().conf_ver())) {
-      DestroyPeer(*peer, "a member reports it was removed from the region");
+        (!peer->IsInitialized() ||
+         msg.region_epoch().conf_ver() > peer->region().region_epoch().conf_ver())) {
+      DestroyPeer(*peer, "a member reports it was removed from the region", &msg.region_epoch());
     }
     return;
   }
   if (peer != nullptr && peer->id() != msg.to_peer().id()) {
     if (msg.to_peer().id() < peer->id()) return;  // for an older replica of ours
-    // This store got a new replica of the region: ours is stale.
+    // This store got a new replica of the region: ours is stale. The new
+    // one is created by a later message, once the old one is gone.
     DestroyPeer(*peer, fmt::format("replaced by peer {}", msg.to_peer().id()));
-    peer = nullptr;
+    return;
   }
   if (peer == nullptr) {
     peer = MaybeCreatePeer(msg);
     if (peer == nullptr) return;
+  } else if (!peer->IsInitialized() && IsForDestroyedReplica(msg)) {
+    // A replica re-added with the id of one destroyed here: a message sent to
+    // the old one (say, a heartbeat committing what the old one held) must
+    // not reach the new, empty one.
+    return;
   }
   const eraftpb::Message& m = msg.message();
   if (m.msg_type() == eraftpb::MsgSnapshot && !AcceptSnapshot(*peer, msg)) return;
-  peer->RememberPeer(msg.from_peer());
   // A removed replica still talking: tell it, and ignore what it says.
   if (peer->IsInitialized() && !IsMember(peer->region(), msg.from_peer().id()) &&
       EpochOlder(msg.region_epoch(), peer->region().region_epoch())) {
     SendTombstone(msg);
     return;
   }
+  peer->RememberPeer(msg.from_peer());
   (void)peer->raft().Step(m);
   MarkDirty(region_id);
 }
 
 bool Store::AcceptSnapshot(Peer& peer, const raft_serverpb::RaftMessage& msg) {
   raft_serverpb::RaftSnapshotData data;
-  if (!data.ParseFromString(msg.message().snapshot().data()) || SnapshotChecksum(data) != data.checksum()) {
-    logger_->warn("region {}: dropping a corrupted snapshot from peer {}", msg.region_id(), msg.from_peer().id());
+  if (!data.ParseFromString(msg.message().snapshot().data()) ||
+      SnapshotChecksum(data) != data.checksum()) {
+    logger_->warn("region {}: dropping a corrupted snapshot from peer {}", msg.region_id(),
+                  msg.from_peer().id());
     return false;
   }
   const metapb::Region& region = data.region();
-  if (peer.IsInitialized() && EpochOlder(region.region_epoch(), peer.region().region_epoch())) return false;
+  if (peer.IsInitialized() && EpochOlder(region.region_epoch(), peer.region().region_epoch()))
+    return false;
   if (Overlaps(region)) {
     logger_->info("region {}: dropping a snapshot that overlaps another region here", region.id());
     return false;
   }
   return true;
+}
+
+bool Store::IsForDestroyedReplica(const raft_serverpb::RaftMessage& msg) const {
+  auto tomb = tombstones_.find(msg.region_id());
+  return tomb != tombstones_.end() && !EpochOlder(tomb->second.region_epoch(), msg.region_epoch());
 }
 
 Peer* Store::MaybeCreatePeer(const raft_serverpb::RaftMessage& msg) {
@@ -483,10 +554,7 @@ Peer* Store::MaybeCreatePeer(const raft_serverpb::RaftMessage& msg) {
     default:
       return nullptr;  // responses and the rest never create a replica
   }
-  auto tomb = tombstones_.find(msg.region_id());
-  if (tomb != tombstones_.end() && !EpochOlder(tomb->second.region_epoch(), msg.region_epoch())) {
-    return nullptr;  // a message to the replica this store destroyed
-  }
+  if (IsForDestroyedReplica(msg)) return nullptr;
   metapb::Region region;
   region.set_id(msg.region_id());
   auto peer = AddPeer(region, msg.to_peer());
@@ -494,8 +562,10 @@ Peer* Store::MaybeCreatePeer(const raft_serverpb::RaftMessage& msg) {
     logger_->error("region {}: cannot create peer: {}", msg.region_id(), peer.status().ToString());
     return nullptr;
   }
-  logger_->info("region {}: created peer {} (uninitialized) on a message from {}", msg.region_id(),
-                msg.to_peer().id(), msg.from_peer().id());
+  logger_->info(
+      "region {}: created peer {} (uninitialized) on a message from {} (conf_ver {}, version {})",
+      msg.region_id(), msg.to_peer().id(), msg.from_peer().id(), msg.region_epoch().conf_ver(),
+      msg.region_epoch().version());
   return *peer;
 }
 
@@ -507,6 +577,9 @@ void Store::SendTombstone(const raft_serverpb::RaftMessage& to_stale) {
   *gc.mutable_to_peer() = to_stale.from_peer();
   *gc.mutable_region_epoch() = peer->region().region_epoch();
   gc.set_is_tombstone(true);
+  logger_->debug("region {}: peer {} (conf_ver {}) tells peer {} (conf_ver {}) that it was removed",
+                 gc.region_id(), gc.from_peer().id(), gc.region_epoch().conf_ver(),
+                 gc.to_peer().id(), to_stale.region_epoch().conf_ver());
   deps_.transport->Send(std::move(gc));
 }
 
@@ -547,10 +620,16 @@ void Store::HandleReadies() {
   dirty.swap(dirty_);
   for (uint64_t id : dirty) {
     Peer* peer = FindPeer(id);
-    if (peer == nullptr || !peer->raft().HasReady()) continue;
+    if (peer == nullptr) continue;
+    if (!peer->raft().HasReady()) {
+      // An epoch change or the periodic tick may want a report without Raft having work.
+      if (peer->heartbeat_due && peer->IsLeader()) ReportRegion(*peer);
+      continue;
+    }
     // A snapshot replaces what the apply side holds: wait until it has
     // applied everything handed to it (the apply result marks us dirty).
-    if (peer->raft().raft().log().PendingSnapshot() && peer->handed_index > peer->applied_index) continue;
+    if (peer->raft().raft().log().PendingSnapshot() && peer->handed_index > peer->applied_index)
+      continue;
     Item item{peer, peer->raft().GetReady(), std::nullopt};
     raft::Ready& rd = item.rd;
     SendRaftMessages(*peer, rd.messages);
@@ -578,7 +657,8 @@ void Store::HandleReadies() {
       uint64_t index = rd.snapshot->metadata().index();
       peer.applied_index = peer.handed_index = index;
       peer.applied_term = rd.snapshot->metadata().term();
-      applier_.mailbox().Push(RegisterRegion{region, peer.self(), peer.storage().apply_state(), peer.applied_term});
+      applier_.mailbox().Push(
+          RegisterRegion{region, peer.self(), peer.storage().apply_state(), peer.applied_term});
       peer.heartbeat_due = true;
       logger_->info("region {}: applied a snapshot at index {}", peer.region_id(), index);
     }
@@ -623,6 +703,13 @@ void Store::HandleReadies() {
 // ---- Apply results ----
 
 void Store::HandleApplyResult(ApplyResult& res) {
+  if (res.destroyed) {
+    auto node = destroying_.extract(res.region_id);
+    TKV_CHECK(!node.empty(), "store {}: region {} destroyed on the apply side but not here",
+              deps_.store_id, res.region_id);
+    FinishDestroy(std::move(node.mapped().peer), node.mapped().tombstone);
+    return;
+  }
   Peer* peer = FindPeer(res.region_id);
   if (peer == nullptr) return;
   peer->applied_index = res.applied_index;
@@ -631,7 +718,8 @@ void Store::HandleApplyResult(ApplyResult& res) {
     apply_backlog_bytes_ -= peer->apply_backlog.front().second;
     peer->apply_backlog.pop_front();
   }
-  if (peer->applied_index <= peer->raft().raft().log().applying()) peer->raft().AdvanceApply(peer->applied_index);
+  if (peer->applied_index <= peer->raft().raft().log().applying())
+    peer->raft().AdvanceApply(peer->applied_index);
   peer->size_diff += res.written_bytes;
   peer->approximate_size += res.written_bytes;
   MarkDirty(res.region_id);
@@ -639,6 +727,7 @@ void Store::HandleApplyResult(ApplyResult& res) {
     if (auto* cp = std::get_if<ChangePeerResult>(&r)) {
       peer->raft().ApplyConfChange(cp->cc);
       peer->SetRegion(cp->region);
+      if (cp->cc.change_type() == eraftpb::RemoveNode) peer->ForgetPeer(cp->cc.node_id());
       peer->heartbeat_due = true;
       status_dirty_ = true;
       if (cp->cc.change_type() == eraftpb::RemoveNode && cp->cc.node_id() == peer->id()) {
@@ -665,7 +754,8 @@ void Store::HandleApplyResult(ApplyResult& res) {
 
 void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
   auto self = PeerOnStore(right, deps_.store_id);
-  TKV_CHECK(self.has_value(), "split region {} has no peer on store {}", right.id(), deps_.store_id);
+  TKV_CHECK(self.has_value(), "split region {} has no peer on store {}", right.id(),
+            deps_.store_id);
   if (Peer* existing = FindPeer(right.id())) {
     // An uninitialized replica created by the new region's own messages: the
     // split's state (which kept its vote) takes over.
@@ -674,14 +764,16 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
     peers_.erase(right.id());
   }
   auto peer = AddPeer(right, *self, /*register_apply=*/false);
-  TKV_CHECK(peer.ok(), "region {}: cannot create the split peer: {}", right.id(), peer.status().ToString());
+  TKV_CHECK(peer.ok(), "region {}: cannot create the split peer: {}", right.id(),
+            peer.status().ToString());
   for (const auto& p : left.region().peers()) (*peer)->RememberPeer(p);
   // The left half's leader makes its replica of the right half campaign at
   // once, so that the new region gets a leader without an election timeout.
   if (left.IsLeader()) (void)(*peer)->raft().Campaign();
   MarkDirty(right.id());
-  logger_->info("region {} split: [{}, {}) and region {} [{}, {})", left.region_id(), left.region().start_key(),
-                left.region().end_key(), right.id(), right.start_key(), right.end_key());
+  logger_->info("region {} split: [{}, {}) and region {} [{}, {})", left.region_id(),
+                left.region().start_key(), left.region().end_key(), right.id(), right.start_key(),
+                right.end_key());
 }
 
 // ---- Splits ----
@@ -690,8 +782,8 @@ void Store::HandleSplitCheck(const SplitCheckIn& in) {
   Peer* peer = FindPeer(in.region_id);
   if (peer == nullptr) return;
   peer->approximate_size = in.size;
-  if (in.split_key.empty() || !peer->IsLeader() || EpochOlder(in.epoch, peer->region().region_epoch()) ||
-      deps_.scheduler == nullptr) {
+  if (in.split_key.empty() || !peer->IsLeader() ||
+      EpochOlder(in.epoch, peer->region().region_epoch()) || deps_.scheduler == nullptr) {
     peer->splitting = false;
     return;
   }
@@ -707,7 +799,8 @@ void Store::HandleSplitIds(SplitIdsIn& in) {
   Peer* peer = FindPeer(in.region_id);
   if (peer == nullptr) return;
   if (!in.ids.ok() || !peer->IsLeader() || EpochOlder(in.epoch, peer->region().region_epoch())) {
-    if (!in.ids.ok()) logger_->warn("region {}: no ids for a split: {}", in.region_id, in.ids.status().ToString());
+    if (!in.ids.ok())
+      logger_->warn("region {}: no ids for a split: {}", in.region_id, in.ids.status().ToString());
     peer->splitting = false;
     return;
   }
@@ -751,44 +844,74 @@ Peer* Store::FindPeer(uint64_t region_id) {
   return it == peers_.end() ? nullptr : it->second.get();
 }
 
-Result<Peer*> Store::AddPeer(const metapb::Region& region, const metapb::Peer& self, bool register_apply) {
-  TKV_ASSIGN_OR_RETURN(auto peer, Peer::Create(deps_.store_id, deps_.config, engine_, region, self, this, logger_));
+Result<Peer*> Store::AddPeer(const metapb::Region& region, const metapb::Peer& self,
+                             bool register_apply) {
+  TKV_ASSIGN_OR_RETURN(
+      auto peer, Peer::Create(deps_.store_id, deps_.config, engine_, region, self, this, logger_));
   Peer* p = peer.get();
   peers_[region.id()] = std::move(peer);
   if (p->IsInitialized()) {
     ranges_[RangeKey(region)] = region.id();
     if (register_apply) {
-      applier_.mailbox().Push(RegisterRegion{region, self, p->storage().apply_state(), p->applied_term});
+      applier_.mailbox().Push(
+          RegisterRegion{region, self, p->storage().apply_state(), p->applied_term});
     }
   }
   status_dirty_ = true;
   return p;
 }
 
-void Store::DestroyPeer(Peer& peer, const std::string& why) {
+void Store::DestroyPeer(Peer& peer, const std::string& why, const metapb::RegionEpoch* removed_at) {
   uint64_t region_id = peer.region_id();
   logger_->info("region {}: destroying peer {}: {}", region_id, peer.id(), why);
   FailReads(peer);
-  for (auto& p : peer.proposals) p.cb(WriteResponse{{}, UndeterminedStatus("the region's peer here was destroyed"), {}});
+  for (auto& p : peer.proposals)
+    p.cb(WriteResponse{{}, UndeterminedStatus("the region's peer here was destroyed"), {}});
   peer.proposals.clear();
-  storage::WriteBatch wb;
-  peer.storage().Destroy(wb, peer.IsInitialized());
-  Status s = engine_.Write(wb, storage::WriteOptions{.sync = true});
-  TKV_CHECK(s.ok(), "store {}: destroying region {}: {}", deps_.store_id, region_id, s.ToString());
-  if (peer.IsInitialized()) {
-    auto it = ranges_.find(RangeKey(peer.region()));
-    if (it != ranges_.end() && it->second == region_id) ranges_.erase(it);
-    applier_.mailbox().Push(DestroyRegion{region_id});
+  // Messages for the destroyed replica are told apart by epoch: one sent
+  // before its removal is not newer than the epoch that removed it.
+  metapb::Region tomb = peer.region();
+  if (removed_at != nullptr && removed_at->conf_ver() > tomb.region_epoch().conf_ver()) {
+    tomb.mutable_region_epoch()->set_conf_ver(removed_at->conf_ver());
   }
-  tombstones_[region_id] = peer.region();
   apply_backlog_bytes_ -= std::min(apply_backlog_bytes_, [&] {
     uint64_t b = 0;
     for (auto& [i, n] : peer.apply_backlog) b += n;
     return b;
   }());
   dirty_.erase(region_id);
-  peers_.erase(region_id);
   status_dirty_ = true;
+  auto node = peers_.extract(region_id);
+  if (!peer.IsInitialized()) {
+    // Nothing of it on the apply side.
+    FinishDestroy(std::move(node.mapped()), tomb);
+    return;
+  }
+  // The applier may still hold entries of this region and write its apply
+  // state and data: the region's state is cleared once it has dropped the
+  // region and said so. Until then the region is reserved here: its messages
+  // are dropped and its range is kept.
+  destroying_.emplace(region_id, Destroying{std::move(node.mapped()), std::move(tomb)});
+  applier_.mailbox().Push(DestroyRegion{region_id});
+}
+
+void Store::FinishDestroy(std::unique_ptr<Peer> peer, const metapb::Region& tomb) {
+  uint64_t region_id = peer->region_id();
+  storage::WriteBatch wb;
+  peer->storage().Destroy(wb, peer->IsInitialized(), tomb);
+  Status s = engine_.Write(wb, storage::WriteOptions{.sync = true});
+  TKV_CHECK(s.ok(), "store {}: destroying region {}: {}", deps_.store_id, region_id, s.ToString());
+  if (peer->IsInitialized()) {
+    auto it = ranges_.find(RangeKey(peer->region()));
+    if (it != ranges_.end() && it->second == region_id) ranges_.erase(it);
+  }
+  tombstones_[region_id] = tomb;
+  status_dirty_ = true;
+}
+
+const metapb::Region& Store::RegionOf(uint64_t region_id) const {
+  if (auto it = peers_.find(region_id); it != peers_.end()) return it->second->region();
+  return destroying_.at(region_id).peer->region();
 }
 
 bool Store::Overlaps(const metapb::Region& region) const {
@@ -796,9 +919,10 @@ bool Store::Overlaps(const metapb::Region& region) const {
   // or after region's end.
   for (auto it = ranges_.upper_bound({false, region.start_key()}); it != ranges_.end(); ++it) {
     if (it->second == region.id()) continue;
-    const metapb::Region& other = peers_.at(it->second)->region();
+    const metapb::Region& other = RegionOf(it->second);
     if (!region.end_key().empty() && other.start_key() >= region.end_key()) break;
-    if (!it->first.first && it->first.second == region.start_key()) continue;  // ends exactly at our start
+    if (!it->first.first && it->first.second == region.start_key())
+      continue;  // ends exactly at our start
     return true;
   }
   return false;
@@ -842,7 +966,8 @@ bool Store::RunSnapshotWorkerOnce() {
   meta->set_index(src.index);
   meta->set_term(src.term);
   *meta->mutable_conf_state() = ConfStateOf(src.region);
-  logger_->info("region {}: built a snapshot at index {} ({} bytes)", src.region.id(), src.index, snap.data().size());
+  logger_->info("region {}: built a snapshot at index {} ({} bytes)", src.region.id(), src.index,
+                snap.data().size());
   inbox_.Push(SnapshotGeneratedIn{src.region.id(), std::move(snap)});
   return true;
 }
@@ -853,7 +978,8 @@ bool Store::RunGcWorkerOnce() {
   storage::WriteBatch wb;
   for (GcWork& w : work) {
     if (auto* gc = std::get_if<GcTask>(&w)) {
-      wb.DeleteRange(Cf::kMeta, keys::RaftLogKey(gc->region_id, gc->first), keys::RaftLogKey(gc->region_id, gc->last + 1));
+      wb.DeleteRange(Cf::kMeta, keys::RaftLogKey(gc->region_id, gc->first),
+                     keys::RaftLogKey(gc->region_id, gc->last + 1));
     } else if (auto* sc = std::get_if<SplitCheckTask>(&w)) {
       inbox_.Push(CheckSplit(*sc));
     }
@@ -920,6 +1046,7 @@ void Store::RefreshStatus() {
   std::lock_guard lock(status_mu_);
   status_ = std::move(out);
   status_dirty_ = false;
+  status_version_.fetch_add(1, std::memory_order_release);
 }
 
 std::vector<RegionStatus> Store::Regions() const {

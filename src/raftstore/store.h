@@ -14,13 +14,14 @@
 // Inputs (Propose, Read, OnRaftMessage, Report*) are thread-safe; they queue.
 #pragma once
 
+#include <spdlog/logger.h>
+
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <variant>
-
-#include <spdlog/logger.h>
 
 #include "common/clock.h"
 #include "raftstore/apply.h"
@@ -92,7 +93,8 @@ class Store final : private SnapshotRequester, private ApplySink {
   void SetNotify(std::function<void()> fn);
   // Whether each worker has something to do now (for executors that poll).
   bool PollerHasWork() const {
-    return !stopped_ && (!inbox_.Empty() || !dirty_.empty() || deps_.clock->NowMs() >= next_tick_ms_);
+    return !stopped_ &&
+           (!inbox_.Empty() || !dirty_.empty() || deps_.clock->NowMs() >= next_tick_ms_);
   }
   bool ApplierHasWork() const { return !applier_.mailbox().Empty(); }
   bool SnapshotWorkerHasWork() const { return !snap_inbox_.Empty(); }
@@ -101,6 +103,8 @@ class Store final : private SnapshotRequester, private ApplySink {
   // ---- Status (thread-safe) ----
   uint64_t store_id() const { return deps_.store_id; }
   std::vector<RegionStatus> Regions() const;
+  // Changes whenever Regions() would return something new.
+  uint64_t StatusVersion() const { return status_version_.load(std::memory_order_acquire); }
 
  private:
   struct CommandIn {
@@ -134,8 +138,9 @@ class Store final : private SnapshotRequester, private ApplySink {
     std::string split_key;
     Result<SplitIds> ids;
   };
-  using StoreMsg = std::variant<raft_serverpb::RaftMessage, CommandIn, ReadIn, UnreachableIn, SnapStatusIn,
-                                ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn>;
+  using StoreMsg =
+      std::variant<raft_serverpb::RaftMessage, CommandIn, ReadIn, UnreachableIn, SnapStatusIn,
+                   ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn>;
 
   struct GcTask {
     uint64_t region_id, first, last;  // delete log entries [first, last]
@@ -179,8 +184,17 @@ class Store final : private SnapshotRequester, private ApplySink {
   Peer* MaybeCreatePeer(const raft_serverpb::RaftMessage& msg);
   // register_apply: tell the apply side about it (not for split-created
   // regions, which the apply side created itself).
-  Result<Peer*> AddPeer(const metapb::Region& region, const metapb::Peer& self, bool register_apply = true);
-  void DestroyPeer(Peer& peer, const std::string& why);
+  Result<Peer*> AddPeer(const metapb::Region& region, const metapb::Peer& self,
+                        bool register_apply = true);
+  Status FinishDestroys(storage::Snapshot& snap);
+  // Sent before the replica this store destroyed for the region was removed.
+  bool IsForDestroyedReplica(const raft_serverpb::RaftMessage& msg) const;
+  void FinishDestroy(std::unique_ptr<Peer> peer, const metapb::Region& tomb);
+  // The region of a hosted or being-destroyed replica.
+  const metapb::Region& RegionOf(uint64_t region_id) const;
+  // removed_at: the epoch of a member that reported this replica removed.
+  void DestroyPeer(Peer& peer, const std::string& why,
+                   const metapb::RegionEpoch* removed_at = nullptr);
   // Whether an initialized region other than region_id overlaps the range.
   bool Overlaps(const metapb::Region& region) const;
   void UpdateRange(const metapb::Region& old_region, const metapb::Region& region);
@@ -197,6 +211,13 @@ class Store final : private SnapshotRequester, private ApplySink {
 
   // Raft-thread state.
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  // Replicas being destroyed: out of peers_, waiting for the applier to drop
+  // them (see DestroyPeer).
+  struct Destroying {
+    std::unique_ptr<Peer> peer;
+    metapb::Region tombstone;
+  };
+  std::map<uint64_t, Destroying> destroying_;
   // Initialized regions by end key ("" = +infinity sorts last via the flag).
   std::map<std::pair<bool, std::string>, uint64_t> ranges_;
   // Regions whose peers here were destroyed: region id -> their last region.
@@ -215,6 +236,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   // A copy of the region statuses for Regions(), refreshed by the poller.
   mutable std::mutex status_mu_;
   std::vector<RegionStatus> status_;
+  std::atomic<uint64_t> status_version_{0};
 };
 
 }  // namespace tinykv::raftstore
