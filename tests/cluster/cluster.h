@@ -39,7 +39,8 @@ class Cluster;
 class FakeScheduler final : public raftstore::SchedulerClient {
  public:
   explicit FakeScheduler(uint64_t first_id) : next_id_(first_id) {}
-  void AskSplit(const metapb::Region& region, std::function<void(Result<raftstore::SplitIds>)> done) override;
+  void AskSplit(const metapb::Region& region,
+                std::function<void(Result<raftstore::SplitIds>)> done) override;
   void ReportRegion(const raftstore::RegionHeartbeat& hb) override;
 
   uint64_t AllocId() { return next_id_++; }
@@ -170,6 +171,7 @@ class Cluster {
     std::unique_ptr<storage::MemEngine> engine;
     std::unique_ptr<SimTransport> transport;
     std::unique_ptr<raftstore::Store> store;
+    uint64_t checked_status_version = 0;  // of the running store, by CheckInvariants
   };
   void CheckInvariants();
 
@@ -189,7 +191,8 @@ class Cluster {
   uint64_t timer_seq_ = 0;
   // Invariant bookkeeping.
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> leader_of_;  // (region, term) -> store
-  std::map<std::pair<uint64_t, uint64_t>, metapb::RegionEpoch> epoch_seen_;  // (store, region) -> epoch
+  std::map<std::pair<uint64_t, uint64_t>, metapb::RegionEpoch>
+      epoch_seen_;  // (store, region) -> epoch
   std::optional<std::string> violation_;
   int steps_since_check_ = 0;
 };
@@ -202,31 +205,41 @@ class SimClient {
  public:
   SimClient(Cluster& cluster, uint64_t id) : cluster_(cluster), id_(id) {}
 
-  void Put(const std::string& key, const std::string& value, std::function<void(Status)> done);
-  void Delete(const std::string& key, std::function<void(Status)> done);
+  void Put(const std::string& key, const std::string& value, std::function<void(Status)> done,
+           const std::string& cf = "");
+  void Delete(const std::string& key, std::function<void(Status)> done, const std::string& cf = "");
   void Get(const std::string& key, std::function<void(Result<std::optional<std::string>>)> done);
   // Pairs with start <= key < end (end "" = +infinity), across regions.
   void Scan(const std::string& start, const std::string& end,
             std::function<void(Result<std::vector<std::pair<std::string, std::string>>>)> done);
   // An admin command routed to the region's leader (retried until applied).
-  void Admin(uint64_t region_id, raft_cmdpb::AdminRequest admin, std::function<void(raftstore::WriteResponse)> done);
+  void Admin(uint64_t region_id, raft_cmdpb::AdminRequest admin,
+             std::function<void(raftstore::WriteResponse)> done);
 
   // Synchronous forms: run the cluster until done (or fail after timeout).
+  // Put/Delete in a column family ("" = default).
+  Status MustPutCf(const std::string& cf, const std::string& key, const std::string& value,
+                   uint64_t timeout_ms = 60'000);
+  Status MustDeleteCf(const std::string& cf, const std::string& key, uint64_t timeout_ms = 60'000);
   Status MustPut(const std::string& key, const std::string& value, uint64_t timeout_ms = 60'000);
   Status MustDelete(const std::string& key, uint64_t timeout_ms = 60'000);
   Result<std::optional<std::string>> MustGet(const std::string& key, uint64_t timeout_ms = 60'000);
-  Result<std::vector<std::pair<std::string, std::string>>> MustScan(const std::string& start, const std::string& end,
-                                                                   uint64_t timeout_ms = 60'000);
+  Result<std::vector<std::pair<std::string, std::string>>> MustScan(const std::string& start,
+                                                                    const std::string& end,
+                                                                    uint64_t timeout_ms = 60'000);
 
  private:
   struct Route {
     metapb::Region region;
     metapb::Peer leader;
   };
-  std::optional<Route> RouteFor(const std::string& key, std::optional<uint64_t> region_id = std::nullopt);
+  std::optional<Route> RouteFor(const std::string& key,
+                                std::optional<uint64_t> region_id = std::nullopt);
   void Write(raft_cmdpb::Request req, std::function<void(Status)> done, int attempt);
-  void ScanFrom(std::string start, std::string end, std::vector<std::pair<std::string, std::string>> acc,
-                std::function<void(Result<std::vector<std::pair<std::string, std::string>>>)> done, int attempt);
+  void ScanFrom(std::string start, std::string end,
+                std::vector<std::pair<std::string, std::string>> acc,
+                std::function<void(Result<std::vector<std::pair<std::string, std::string>>>)> done,
+                int attempt);
   void AdminAttempt(uint64_t region_id, raft_cmdpb::AdminRequest admin,
                     std::function<void(raftstore::WriteResponse)> done, int attempt);
   // Learns from a region error; returns the backoff before retrying.
@@ -237,5 +250,34 @@ class SimClient {
   // Leaders learned from NotLeader errors, by region.
   std::map<uint64_t, metapb::Peer> leader_hint_;
 };
+
+// ---- Helpers of the scenario suites (run the cluster until a condition) ----
+
+// The store of the region's leader (0 if none is known to the stores).
+uint64_t LeaderStoreOf(Cluster& c, uint64_t region_id);
+// Every running store's regions (peer, role, term, epoch, indexes), for failure messages.
+std::string DescribeCluster(Cluster& c);
+// Waits until the engine holds value for key (in cf); false on timeout.
+bool WaitEngineEquals(Cluster& c, uint64_t store, const std::string& key, const std::string& value,
+                      storage::Cf cf = storage::Cf::kDefault, uint64_t timeout_ms = 10'000);
+// Waits until the engine holds no value for key.
+bool WaitEngineNone(Cluster& c, uint64_t store, const std::string& key,
+                    storage::Cf cf = storage::Cf::kDefault, uint64_t timeout_ms = 10'000);
+// Transfers the region's leadership to `peer`, retrying until it holds.
+bool MustTransferLeader(Cluster& c, SimClient& client, uint64_t region_id, const metapb::Peer& peer,
+                        uint64_t timeout_ms = 30'000);
+// Adds `peer` (a new id on its store) to the region and waits until its
+// store holds the region with the peer (its data came by snapshot).
+bool MustAddPeer(Cluster& c, SimClient& client, uint64_t region_id, const metapb::Peer& peer,
+                 uint64_t timeout_ms = 60'000);
+// Removes `peer` and waits until its store no longer holds the region.
+bool MustRemovePeer(Cluster& c, SimClient& client, uint64_t region_id, const metapb::Peer& peer,
+                    uint64_t timeout_ms = 60'000);
+// The RegionLocalState of a region on a store's engine.
+std::optional<raft_serverpb::RegionLocalState> RegionStateOn(Cluster& c, uint64_t store,
+                                                             uint64_t region_id);
+std::optional<raft_serverpb::RaftApplyState> ApplyStateOn(Cluster& c, uint64_t store,
+                                                          uint64_t region_id);
+metapb::Peer MakePeer(uint64_t id, uint64_t store_id);
 
 }  // namespace tinykv::cluster
