@@ -49,12 +49,72 @@ Setter Field(Parse parse, T Config::*member) {
   };
 }
 
+Result<uint64_t> AsU64(const toml::node& n) {
+  if (auto v = n.value_exact<int64_t>(); v && *v >= 0) return static_cast<uint64_t>(*v);
+  return Status::InvalidArgument("expected a non-negative integer");
+}
+
+Result<uint64_t> AsMs(const toml::node& n) {
+  auto d = AsDuration(n);
+  if (!d.ok()) return d.status();
+  return static_cast<uint64_t>(d->count());
+}
+
+// A key of the [raftstore] section.
+template <typename T, typename Parse>
+Setter Rs(Parse parse, T raftstore::RaftstoreConfig::*member) {
+  return [parse, member](const toml::node& n, Config& c) -> Status {
+    auto v = parse(n);
+    if (!v.ok()) return v.status();
+    c.raftstore.*member = static_cast<T>(*v);
+    return Status::OK();
+  };
+}
+
 // Every key the file may hold, as "section.key".
 const std::map<std::string, Setter>& Fields() {
   static const auto* fields = new std::map<std::string, Setter>{
       {"server.addr", Field(AsString, &Config::addr)},
       {"server.data-dir", Field(AsString, &Config::data_dir)},
       {"server.standalone", Field(AsBool, &Config::standalone)},
+      {"server.store-id", Field(AsU64, &Config::store_id)},
+      {"server.cluster-id", Field(AsU64, &Config::cluster_id)},
+      {"server.initial-cluster", Field(AsString, &Config::initial_cluster)},
+      {"raftstore.raft-base-tick-interval",
+       Rs(AsMs, &raftstore::RaftstoreConfig::raft_base_tick_ms)},
+      {"raftstore.raft-election-timeout-ticks",
+       Rs(AsU64, &raftstore::RaftstoreConfig::raft_election_ticks)},
+      {"raftstore.raft-heartbeat-ticks",
+       Rs(AsU64, &raftstore::RaftstoreConfig::raft_heartbeat_ticks)},
+      {"raftstore.lease-read", Rs(AsBool, &raftstore::RaftstoreConfig::lease_read)},
+      {"raftstore.raft-max-inflight-msgs",
+       Rs(AsU64, &raftstore::RaftstoreConfig::raft_max_inflight_msgs)},
+      {"raftstore.raft-max-size-per-msg",
+       Rs(AsSize, &raftstore::RaftstoreConfig::raft_max_size_per_msg)},
+      {"raftstore.raft-entry-max-size",
+       Rs(AsSize, &raftstore::RaftstoreConfig::raft_entry_max_size)},
+      {"raftstore.raft-log-gc-tick-interval",
+       Rs(AsMs, &raftstore::RaftstoreConfig::raft_log_gc_tick_ms)},
+      {"raftstore.raft-log-gc-count-limit",
+       Rs(AsU64, &raftstore::RaftstoreConfig::raft_log_gc_count_limit)},
+      {"raftstore.raft-log-gc-size-limit",
+       Rs(AsSize, &raftstore::RaftstoreConfig::raft_log_gc_size_limit)},
+      {"raftstore.split-region-check-tick-interval",
+       Rs(AsMs, &raftstore::RaftstoreConfig::split_check_tick_ms)},
+      {"raftstore.region-max-size", Rs(AsSize, &raftstore::RaftstoreConfig::region_max_size)},
+      {"raftstore.region-split-size", Rs(AsSize, &raftstore::RaftstoreConfig::region_split_size)},
+      {"raftstore.max-pending-proposals",
+       Rs(AsU64, &raftstore::RaftstoreConfig::max_pending_proposals)},
+      {"raftstore.max-apply-backlog-size",
+       Rs(AsSize, &raftstore::RaftstoreConfig::max_apply_backlog_bytes)},
+      {"raftstore.snap-generate-concurrency",
+       Rs(AsU64, &raftstore::RaftstoreConfig::snap_generate_concurrency)},
+      {"raftstore.region-heartbeat-interval",
+       Rs(AsMs, &raftstore::RaftstoreConfig::region_heartbeat_tick_ms)},
+      {"raftstore.raft-queue-limit", Field(AsSize, &Config::raft_queue_limit)},
+      {"raftstore.snap-chunk-size", Field(AsSize, &Config::snapshot_chunk_size)},
+      {"raftstore.snap-max-bytes-per-sec", Field(AsSize, &Config::snapshot_max_bytes_per_sec)},
+      {"raftstore.max-snapshot-size", Field(AsSize, &Config::max_snapshot_size)},
       {"server.max-message-size", Field(AsSize, &Config::max_message_size)},
       {"server.shutdown-timeout", Field(AsDuration, &Config::shutdown_timeout)},
       {"storage.sync-write", Field(AsBool, &Config::sync_write)},
@@ -76,6 +136,29 @@ const std::map<std::string, Setter>& Fields() {
 }
 
 }  // namespace
+
+Result<std::map<uint64_t, std::string>> ParseInitialCluster(std::string_view text) {
+  std::map<uint64_t, std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view item =
+        text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+    pos = comma == std::string_view::npos ? text.size() : comma + 1;
+    size_t eq = item.find('=');
+    uint64_t id = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + (eq == item.npos ? 0 : eq), id);
+    if (eq == item.npos || ec != std::errc() || end != item.data() + eq || id == 0 ||
+        item.substr(eq + 1).find(':') == std::string_view::npos) {
+      return Status::InvalidArgument(
+          fmt::format("initial-cluster entry '{}' must be STORE_ID=HOST:PORT", item));
+    }
+    if (!out.emplace(id, std::string(item.substr(eq + 1))).second) {
+      return Status::InvalidArgument(fmt::format("initial-cluster names store {} twice", id));
+    }
+  }
+  return out;
+}
 
 Result<size_t> ParseByteSize(std::string_view text) {
   size_t number = 0;
@@ -184,6 +267,37 @@ Status ValidateConfig(const Config& c) {
   if (c.max_message_size > (1u << 30))
     return invalid("server.max-message-size must be at most 1GiB");
   TKV_RETURN_IF_ERROR(ValidateLogLevel(c.log_level));
+  if (!c.standalone) {
+    if (c.initial_cluster.empty()) {
+      return invalid(
+          "cluster mode needs server.initial-cluster (--initial-cluster ID=HOST:PORT,...) and "
+          "server.store-id, or --standalone");
+    }
+    auto members = ParseInitialCluster(c.initial_cluster);
+    if (!members.ok()) return members.status();
+    if (members->count(c.store_id) == 0) {
+      return invalid(
+          fmt::format("server.store-id {} is not in server.initial-cluster", c.store_id));
+    }
+    if (c.cluster_id == 0) return invalid("server.cluster-id must not be 0");
+    const auto& r = c.raftstore;
+    if (r.raft_base_tick_ms == 0)
+      return invalid("raftstore.raft-base-tick-interval must be positive");
+    if (r.raft_heartbeat_ticks <= 0 || r.raft_election_ticks <= r.raft_heartbeat_ticks) {
+      return invalid(
+          "raftstore.raft-election-timeout-ticks must exceed raftstore.raft-heartbeat-ticks (> 0)");
+    }
+    if (r.region_split_size > r.region_max_size) {
+      return invalid("raftstore.region-split-size must not exceed raftstore.region-max-size");
+    }
+    if (r.raft_entry_max_size + kEnvelope > c.max_message_size) {
+      return invalid("raftstore.raft-entry-max-size must leave room in server.max-message-size");
+    }
+    if (c.snapshot_chunk_size == 0 || c.snapshot_chunk_size + kEnvelope > c.max_message_size) {
+      return invalid(
+          "raftstore.snap-chunk-size must be positive and fit in server.max-message-size");
+    }
+  }
   return Status::OK();
 }
 

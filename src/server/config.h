@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/result.h"
+#include "raftstore/config.h"
 
 namespace tinykv::server {
 
@@ -16,8 +18,14 @@ struct Config {
   // [server]
   std::string addr = "127.0.0.1:20160";  // host:port to serve gRPC on; port 0 picks a free one
   std::string data_dir = "./data";       // all on-disk state lives under this folder
-  bool standalone = false;               // single node without Raft (the only mode so far)
-  size_t max_message_size = 16u << 20;   // largest gRPC request accepted, and largest scan response
+  bool standalone = false;               // single node without Raft
+  // Cluster mode with a fixed membership (until the scheduler serves it):
+  // this store's id, and every store as "ID=HOST:PORT,ID=HOST:PORT,...".
+  // A first start bootstraps region 1 (all keys) with one replica per store.
+  uint64_t store_id = 0;
+  uint64_t cluster_id = 1;
+  std::string initial_cluster;
+  size_t max_message_size = 16u << 20;  // largest gRPC request accepted, and largest scan response
   std::chrono::milliseconds shutdown_timeout{10000};  // grace period for in-flight requests
 
   // [storage]
@@ -29,6 +37,13 @@ struct Config {
   size_t max_key_size = 4u << 10;
   size_t max_value_size = 8u << 20;
   uint32_t max_scan_limit = 10000;  // RawScan limits above this are rejected
+
+  // [raftstore] (see raftstore/config.h for each value's meaning)
+  raftstore::RaftstoreConfig raftstore;
+  size_t raft_queue_limit = 8192;           // Raft messages queued per destination store
+  size_t snapshot_chunk_size = 1u << 20;    // snapshot stream chunk
+  uint64_t snapshot_max_bytes_per_sec = 0;  // per snapshot sent; 0: unlimited
+  size_t max_snapshot_size = 1u << 30;      // a larger incoming snapshot is refused
 
   // [log]
   std::string log_level = "info";
@@ -45,6 +60,9 @@ Result<Config> ParseConfig(std::string_view toml_text, const std::string& origin
 
 // Checks values and their relations (a maximal put must fit in a message).
 Status ValidateConfig(const Config& config);
+
+// "1=127.0.0.1:20161,2=127.0.0.1:20162" -> {1: ..., 2: ...}.
+Result<std::map<uint64_t, std::string>> ParseInitialCluster(std::string_view text);
 
 // "16MiB", "4KiB", "512", "1GB" (units are powers of 1024, as in TiKV).
 Result<size_t> ParseByteSize(std::string_view text);

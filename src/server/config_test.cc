@@ -13,6 +13,7 @@ using namespace std::chrono_literals;
 
 TEST(ConfigTest, DefaultsAreValid) {
   Config c;
+  c.standalone = true;
   EXPECT_TRUE(ValidateConfig(c).ok());
   EXPECT_EQ(c.max_key_size, 4096u);
   EXPECT_EQ(c.max_value_size, 8u << 20);
@@ -116,23 +117,73 @@ TEST(ConfigTest, Durations) {
   EXPECT_FALSE(ParseDuration("1h").ok());
 }
 
+TEST(ConfigTest, ClusterModeNeedsItsMembers) {
+  Config c;
+  Status s = ValidateConfig(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("initial-cluster"), std::string::npos) << s;
+  c.initial_cluster = "1=127.0.0.1:20161,2=127.0.0.1:20162,3=127.0.0.1:20163";
+  c.store_id = 4;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.store_id = 2;
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
+  auto m = ParseInitialCluster(c.initial_cluster);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->size(), 3u);
+  EXPECT_EQ(m->at(2), "127.0.0.1:20162");
+  EXPECT_FALSE(ParseInitialCluster("1=a:1,1=b:2").ok());
+  EXPECT_FALSE(ParseInitialCluster("x=a:1").ok());
+  EXPECT_FALSE(ParseInitialCluster("1=nohostport").ok());
+  c.raftstore.region_split_size = c.raftstore.region_max_size + 1;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, ParsesRaftstoreKeys) {
+  auto c = ParseConfig(R"(
+[server]
+store-id = 3
+initial-cluster = "3=127.0.0.1:1"
+[raftstore]
+raft-base-tick-interval = "50ms"
+raft-election-timeout-ticks = 20
+raft-log-gc-count-limit = 1000
+region-max-size = "10MiB"
+region-split-size = "5MiB"
+snap-max-bytes-per-sec = "100MiB"
+)",
+                       "test.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store_id, 3u);
+  EXPECT_EQ(c->raftstore.raft_base_tick_ms, 50u);
+  EXPECT_EQ(c->raftstore.raft_election_ticks, 20);
+  EXPECT_EQ(c->raftstore.raft_log_gc_count_limit, 1000u);
+  EXPECT_EQ(c->raftstore.region_max_size, 10u << 20);
+  EXPECT_EQ(c->snapshot_max_bytes_per_sec, 100u << 20);
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+}
+
 TEST(ConfigTest, ValidationCatchesBadValues) {
   Config c;
+  c.standalone = true;
   c.max_key_size = 0;
   EXPECT_FALSE(ValidateConfig(c).ok());
   c = Config();
+  c.standalone = true;
   c.addr = "localhost";
   EXPECT_FALSE(ValidateConfig(c).ok());
   c = Config();
+  c.standalone = true;
   c.log_level = "loud";
   EXPECT_FALSE(ValidateConfig(c).ok());
   c = Config();
+  c.standalone = true;
   c.max_scan_limit = 0;
   EXPECT_FALSE(ValidateConfig(c).ok());
 }
 
 TEST(ConfigTest, MessageSizeMustFitTheLargestPut) {
   Config c;
+  c.standalone = true;
   c.max_value_size = 16u << 20;  // default message size is 16 MiB
   Status s = ValidateConfig(c);
   ASSERT_FALSE(s.ok());
@@ -159,6 +210,17 @@ TEST(ConfigTest, ExampleFileHoldsTheDefaults) {
   EXPECT_EQ(c->max_scan_limit, d.max_scan_limit);
   EXPECT_EQ(c->log_level, d.log_level);
   EXPECT_EQ(c->log_file, d.log_file);
+  EXPECT_EQ(c->store_id, d.store_id);
+  EXPECT_EQ(c->cluster_id, d.cluster_id);
+  EXPECT_EQ(c->initial_cluster, d.initial_cluster);
+  EXPECT_EQ(c->raftstore.raft_base_tick_ms, d.raftstore.raft_base_tick_ms);
+  EXPECT_EQ(c->raftstore.raft_election_ticks, d.raftstore.raft_election_ticks);
+  EXPECT_EQ(c->raftstore.raft_heartbeat_ticks, d.raftstore.raft_heartbeat_ticks);
+  EXPECT_EQ(c->raftstore.raft_log_gc_count_limit, d.raftstore.raft_log_gc_count_limit);
+  EXPECT_EQ(c->raftstore.raft_log_gc_size_limit, d.raftstore.raft_log_gc_size_limit);
+  EXPECT_EQ(c->raftstore.region_max_size, d.raftstore.region_max_size);
+  EXPECT_EQ(c->raftstore.region_split_size, d.raftstore.region_split_size);
+  EXPECT_EQ(c->max_snapshot_size, d.max_snapshot_size);
 }
 
 TEST(ConfigTest, LoadFromFile) {

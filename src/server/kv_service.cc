@@ -1,5 +1,10 @@
 #include "server/kv_service.h"
 
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace tinykv::server {
 namespace {
 
@@ -14,7 +19,144 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, RawKv& raw,
   return reactor;
 }
 
+// Reads a client stream, handing each message to `on_message`; finishes with
+// OK at the end of the stream, or with the status on_message returns, or
+// when the service closes its streams (at shutdown).
+template <typename Message>
+class StreamReader final : public grpc::ServerReadReactor<Message>, public StreamCloser {
+ public:
+  using OnMessage = std::function<grpc::Status(Message&)>;
+  using OnEnd = std::function<grpc::Status()>;
+  StreamReader(StreamRegistry& registry, OnMessage on_message, OnEnd on_end)
+      : registry_(registry), on_message_(std::move(on_message)), on_end_(std::move(on_end)) {
+    registry_.Add(this);
+    this->StartRead(&msg_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(on_end_ ? on_end_() : grpc::Status::OK);
+      return;
+    }
+    grpc::Status st = on_message_(msg_);
+    if (!st.ok()) {
+      FinishOnce(st);
+      return;
+    }
+    msg_.Clear();
+    this->StartRead(&msg_);
+  }
+  void Close() override {
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
+  }
+  void OnDone() override {
+    registry_.Remove(this);
+    delete this;
+  }
+
+ private:
+  void FinishOnce(grpc::Status st) {
+    if (finished_.exchange(true)) return;
+    this->Finish(std::move(st));
+  }
+
+  StreamRegistry& registry_;
+  OnMessage on_message_;
+  OnEnd on_end_;
+  Message msg_;
+  std::atomic<bool> finished_{false};
+};
+
+template <typename Message>
+class Refuse final : public grpc::ServerReadReactor<Message> {
+ public:
+  explicit Refuse(grpc::Status st) { this->Finish(st); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+void StreamRegistry::Add(StreamCloser* s) {
+  std::lock_guard lock(mu_);
+  streams_.insert(s);
+}
+
+void StreamRegistry::Remove(StreamCloser* s) {
+  std::lock_guard lock(mu_);
+  streams_.erase(s);
+}
+
+bool StreamRegistry::closing() {
+  std::lock_guard lock(mu_);
+  return closing_;
+}
+
+void StreamRegistry::CloseAll() {
+  std::lock_guard lock(mu_);
+  closing_ = true;
+  // A copy: should Finish run OnDone inline, Remove changes the set.
+  std::vector<StreamCloser*> all(streams_.begin(), streams_.end());
+  for (StreamCloser* s : all) s->Close();
+}
+
+grpc::ServerReadReactor<raft_serverpb::RaftMessage>* KvService::Raft(grpc::CallbackServerContext*,
+                                                                     raft_serverpb::Done*) {
+  if (!sink_) {
+    return new Refuse<raft_serverpb::RaftMessage>(
+        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft"));
+  }
+  if (streams_.closing()) {
+    return new Refuse<raft_serverpb::RaftMessage>(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
+  }
+  return new StreamReader<raft_serverpb::RaftMessage>(
+      streams_,
+      [this](raft_serverpb::RaftMessage& m) {
+        sink_(std::move(m));
+        return grpc::Status::OK;
+      },
+      nullptr);
+}
+
+grpc::ServerReadReactor<raft_serverpb::SnapshotChunk>* KvService::Snapshot(
+    grpc::CallbackServerContext*, raft_serverpb::Done*) {
+  if (!sink_) {
+    return new Refuse<raft_serverpb::SnapshotChunk>(
+        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft"));
+  }
+  if (streams_.closing()) {
+    return new Refuse<raft_serverpb::SnapshotChunk>(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
+  }
+  struct Assembly {
+    std::optional<raft_serverpb::RaftMessage> head;
+    std::string data;
+  };
+  auto a = std::make_shared<Assembly>();
+  return new StreamReader<raft_serverpb::SnapshotChunk>(
+      streams_,
+      [this, a](raft_serverpb::SnapshotChunk& c) {
+        if (!a->head) {
+          if (!c.has_message() || c.message().message().msg_type() != eraftpb::MsgSnapshot) {
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "the first chunk must carry the snapshot message");
+          }
+          a->head = std::move(*c.mutable_message());
+        }
+        if (a->data.size() + c.data().size() > max_snapshot_size_) {
+          return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "snapshot over raftstore.max-snapshot-size");
+        }
+        a->data += c.data();
+        return grpc::Status::OK;
+      },
+      [this, a] {
+        if (!a->head)
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty snapshot stream");
+        a->head->mutable_message()->mutable_snapshot()->set_data(std::move(a->data));
+        sink_(std::move(*a->head));
+        return grpc::Status::OK;
+      });
+}
 
 grpc::ServerUnaryReactor* KvService::RawGet(grpc::CallbackServerContext* ctx,
                                             const kvrpcpb::RawGetRequest* req,

@@ -1,18 +1,54 @@
 // KvService: tinykvpb.TinyKv on gRPC's callback API. Each RPC hands the
 // request to its handler and finishes when the handler's `done` runs, so no
 // gRPC thread waits on the disk. RPCs without a handler yet (transactions,
-// Raft, Snapshot, Coprocessor) keep the generated default: UNIMPLEMENTED.
+// Coprocessor) keep the generated default: UNIMPLEMENTED; so do Raft and
+// Snapshot in standalone mode.
+//
+// Raft: a stream of messages from another store, each handed to the sink.
+// Snapshot: a stream of chunks (the message, then its data), reassembled
+// and handed to the sink as one message; over max_snapshot_size is refused.
 #pragma once
 
+#include <functional>
+#include <mutex>
+#include <set>
+
+#include "raft_serverpb.pb.h"
 #include "server/raw_kv.h"
 #include "tinykvpb.grpc.pb.h"
 
 namespace tinykv::server {
 
+class StreamCloser {
+ public:
+  virtual ~StreamCloser() = default;
+  virtual void Close() = 0;
+};
+
+// The store-to-store streams being served, so that shutdown can end them
+// (they would otherwise stay open until the grace period ran out).
+class StreamRegistry {
+ public:
+  void Add(StreamCloser* s);
+  void Remove(StreamCloser* s);
+  bool closing();
+  // Ends every stream; later ones are refused.
+  void CloseAll();
+
+ private:
+  std::recursive_mutex mu_;
+  std::set<StreamCloser*> streams_;
+  bool closing_ = false;
+};
+
 class KvService final : public tinykvpb::TinyKv::CallbackService {
  public:
-  // `raw` must outlive the service.
-  explicit KvService(RawKv& raw) : raw_(raw) {}
+  using RaftSink = std::function<void(raft_serverpb::RaftMessage)>;
+
+  // `raw` must outlive the service. Without a sink (standalone) the Raft
+  // and Snapshot streams are UNIMPLEMENTED.
+  explicit KvService(RawKv& raw, RaftSink sink = nullptr, size_t max_snapshot_size = 0)
+      : raw_(raw), sink_(std::move(sink)), max_snapshot_size_(max_snapshot_size) {}
 
   grpc::ServerUnaryReactor* RawGet(grpc::CallbackServerContext* ctx,
                                    const kvrpcpb::RawGetRequest* req,
@@ -26,9 +62,19 @@ class KvService final : public tinykvpb::TinyKv::CallbackService {
   grpc::ServerUnaryReactor* RawScan(grpc::CallbackServerContext* ctx,
                                     const kvrpcpb::RawScanRequest* req,
                                     kvrpcpb::RawScanResponse* resp) override;
+  // Ends the Raft and Snapshot streams (at shutdown, before gRPC stops).
+  void CloseStreams() { streams_.CloseAll(); }
+
+  grpc::ServerReadReactor<raft_serverpb::RaftMessage>* Raft(grpc::CallbackServerContext* ctx,
+                                                            raft_serverpb::Done* resp) override;
+  grpc::ServerReadReactor<raft_serverpb::SnapshotChunk>* Snapshot(
+      grpc::CallbackServerContext* ctx, raft_serverpb::Done* resp) override;
 
  private:
   RawKv& raw_;
+  RaftSink sink_;
+  size_t max_snapshot_size_;
+  StreamRegistry streams_;
 };
 
 }  // namespace tinykv::server

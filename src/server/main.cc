@@ -58,6 +58,12 @@ int main(int argc, char** argv) {
   app.add_option("--addr", addr, "HOST:PORT to serve on (port 0: any free port)");
   app.add_option("--data-dir", data_dir, "folder for all on-disk state");
   app.add_flag("--standalone", standalone, "single node without replication");
+  std::optional<uint64_t> store_id, cluster_id;
+  std::optional<std::string> initial_cluster;
+  app.add_option("--store-id", store_id, "cluster mode: this store's id");
+  app.add_option("--initial-cluster", initial_cluster,
+                 "cluster mode: every store, as ID=HOST:PORT,ID=HOST:PORT,...");
+  app.add_option("--cluster-id", cluster_id, "cluster mode: the cluster's id (default 1)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off");
   app.add_option("--log-file", log_file, "append logs to this file instead of stderr");
   app.add_option("--addr-file", addr_file,
@@ -79,6 +85,9 @@ int main(int argc, char** argv) {
   if (addr) config.addr = *addr;
   if (data_dir) config.data_dir = *data_dir;
   if (standalone) config.standalone = true;
+  if (store_id) config.store_id = *store_id;
+  if (cluster_id) config.cluster_id = *cluster_id;
+  if (initial_cluster) config.initial_cluster = *initial_cluster;
   if (log_level) config.log_level = *log_level;
   if (log_file) config.log_file = *log_file;
   if (Status s = tinykv::server::ValidateConfig(config); !s.ok())

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "raftstore/msg.h"
+
 namespace tinykv::server {
 
 using storage::Cf;
@@ -14,7 +16,7 @@ Result<Cf> ParseClientCf(const std::string& name) {
       fmt::format("unknown column family '{}' (default, lock, write)", name));
 }
 
-RawKv::RawKv(storage::Storage& storage, RawKvLimits limits) : storage_(storage), limits_(limits) {}
+RawKv::RawKv(KvStorage& storage, RawKvLimits limits) : storage_(storage), limits_(limits) {}
 
 Result<Cf> RawKv::CheckTarget(const std::string& cf, const std::string& key) const {
   if (key.empty()) return Status::InvalidArgument("key is empty");
@@ -25,12 +27,42 @@ Result<Cf> RawKv::CheckTarget(const std::string& cf, const std::string& key) con
   return ParseClientCf(cf);
 }
 
+namespace {
+
+bool KeyInRegion(const std::string& key, const metapb::Region& region) {
+  return key >= region.start_key() && (region.end_key().empty() || key < region.end_key());
+}
+
+// Fills the response's error fields from a failed snapshot. Returns whether
+// there was a snapshot to read.
 template <typename Response>
-void RawKv::Write(storage::WriteBatch batch, Response* resp, Done done) {
-  storage_.AsyncWrite(std::move(batch), [resp, done = std::move(done)](Status st) {
-    if (!st.ok()) resp->set_error(st.ToString());
-    done();
-  });
+bool TakeSnapshot(std::optional<errorpb::Error>& region_error, Result<KvSnapshot>& snap,
+                  Response* resp) {
+  if (region_error) {
+    *resp->mutable_region_error() = std::move(*region_error);
+    return false;
+  }
+  if (!snap.ok()) {
+    resp->set_error(snap.status().ToString());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+template <typename Request, typename Response>
+void RawKv::Write(const Request& req, storage::WriteBatch batch, Response* resp, Done done) {
+  storage_.Write(
+      req.context(), std::move(batch),
+      [resp, done = std::move(done)](std::optional<errorpb::Error> region_error, Status st) {
+        if (region_error) {
+          *resp->mutable_region_error() = std::move(*region_error);
+        } else if (!st.ok()) {
+          resp->set_error(st.ToString());
+        }
+        done();
+      });
 }
 
 void RawKv::Get(const kvrpcpb::RawGetRequest& req, kvrpcpb::RawGetResponse* resp, Done done) {
@@ -39,22 +71,24 @@ void RawKv::Get(const kvrpcpb::RawGetRequest& req, kvrpcpb::RawGetResponse* resp
     resp->set_error(cf.status().ToString());
     return done();
   }
-  storage_.AsyncSnapshot([&req, resp, cf = *cf,
-                          done = std::move(done)](Result<std::unique_ptr<storage::Snapshot>> snap) {
-    if (!snap.ok()) {
-      resp->set_error(snap.status().ToString());
-      return done();
-    }
-    auto value = (*snap)->Get(cf, req.key());
-    if (!value.ok()) {
-      resp->set_error(value.status().ToString());
-    } else if (!value->has_value()) {
-      resp->set_not_found(true);
-    } else {
-      resp->set_value(std::move(**value));
-    }
-    done();
-  });
+  storage_.Snapshot(
+      req.context(), [&req, resp, cf = *cf, done = std::move(done)](
+                         std::optional<errorpb::Error> region_error, Result<KvSnapshot> snap) {
+        if (!TakeSnapshot(region_error, snap, resp)) return done();
+        if (snap->region && !KeyInRegion(req.key(), *snap->region)) {
+          *resp->mutable_region_error() = raftstore::KeyNotInRegionError(req.key(), *snap->region);
+          return done();
+        }
+        auto value = snap->snapshot->Get(cf, req.key());
+        if (!value.ok()) {
+          resp->set_error(value.status().ToString());
+        } else if (!value->has_value()) {
+          resp->set_not_found(true);
+        } else {
+          resp->set_value(std::move(**value));
+        }
+        done();
+      });
 }
 
 void RawKv::Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp, Done done) {
@@ -70,7 +104,7 @@ void RawKv::Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp
   }
   storage::WriteBatch batch;
   batch.Put(*cf, req.key(), req.value());
-  Write(std::move(batch), resp, std::move(done));
+  Write(req, std::move(batch), resp, std::move(done));
 }
 
 void RawKv::Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp,
@@ -82,7 +116,7 @@ void RawKv::Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteRespo
   }
   storage::WriteBatch batch;
   batch.Delete(*cf, req.key());
-  Write(std::move(batch), resp, std::move(done));
+  Write(req, std::move(batch), resp, std::move(done));
 }
 
 void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* resp, Done done) {
@@ -101,36 +135,43 @@ void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* r
     return done();
   }
   if (req.limit() == 0) return done();
-  storage_.AsyncSnapshot([this, &req, resp, cf = *cf,
-                          done = std::move(done)](Result<std::unique_ptr<storage::Snapshot>> snap) {
-    if (!snap.ok()) {
-      resp->set_error(snap.status().ToString());
-      return done();
-    }
-    auto it = (*snap)->NewIterator(cf);
-    size_t bytes = 0;
-    for (it->Seek(req.start_key()); it->Valid() && resp->kvs_size() < static_cast<int>(req.limit());
-         it->Next()) {
-      bytes += it->key().size() + it->value().size();
-      if (bytes > limits_.max_response_bytes) {
-        resp->clear_kvs();
-        resp->set_error(
-            Status::InvalidArgument(fmt::format("scan result is over {} bytes (max-message-size); "
-                                                "ask for fewer keys",
-                                                limits_.max_response_bytes))
-                .ToString());
-        return done();
-      }
-      kvrpcpb::KvPair* kv = resp->add_kvs();
-      kv->set_key(it->key().data(), it->key().size());
-      kv->set_value(it->value().data(), it->value().size());
-    }
-    if (!it->status().ok()) {
-      resp->clear_kvs();
-      resp->set_error(it->status().ToString());
-    }
-    done();
-  });
+  storage_.Snapshot(
+      req.context(), [this, &req, resp, cf = *cf, done = std::move(done)](
+                         std::optional<errorpb::Error> region_error, Result<KvSnapshot> snap) {
+        if (!TakeSnapshot(region_error, snap, resp)) return done();
+        storage::IterOptions opts;
+        if (snap->region) {
+          const metapb::Region& region = *snap->region;
+          if (!KeyInRegion(req.start_key(), region)) {
+            *resp->mutable_region_error() = raftstore::KeyNotInRegionError(req.start_key(), region);
+            return done();
+          }
+          if (!region.end_key().empty()) opts.upper_bound = region.end_key();
+        }
+        auto it = snap->snapshot->NewIterator(cf, opts);
+        size_t bytes = 0;
+        for (it->Seek(req.start_key());
+             it->Valid() && resp->kvs_size() < static_cast<int>(req.limit()); it->Next()) {
+          bytes += it->key().size() + it->value().size();
+          if (bytes > limits_.max_response_bytes) {
+            resp->clear_kvs();
+            resp->set_error(Status::InvalidArgument(
+                                fmt::format("scan result is over {} bytes (max-message-size); "
+                                            "ask for fewer keys",
+                                            limits_.max_response_bytes))
+                                .ToString());
+            return done();
+          }
+          kvrpcpb::KvPair* kv = resp->add_kvs();
+          kv->set_key(it->key().data(), it->key().size());
+          kv->set_value(it->value().data(), it->value().size());
+        }
+        if (!it->status().ok()) {
+          resp->clear_kvs();
+          resp->set_error(it->status().ToString());
+        }
+        done();
+      });
 }
 
 }  // namespace tinykv::server

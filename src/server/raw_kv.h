@@ -12,15 +12,20 @@
 //     fewer keys).
 //   - Keys must be non-empty and at most max_key_size bytes; values at most
 //     max_value_size bytes (empty values are allowed).
+//   - Cluster mode: the request's context names the region; a key outside
+//     it gets KeyNotInRegion, and a scan stops at the region's end (the
+//     client goes on in the next region).
 // Errors go in the response's `error` field as "<Code>: <message>"
-// (Status::ToString), so clients can recover the code with ParseStatus.
+// (Status::ToString), so clients can recover the code with ParseStatus;
+// region errors go in `region_error` (retry elsewhere). A write that timed
+// out has error "DeadlineExceeded: ..." and may or may not have happened.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
 #include "kvrpcpb.pb.h"
-#include "storage/storage.h"
+#include "server/kv_storage.h"
 
 namespace tinykv::server {
 
@@ -40,7 +45,7 @@ class RawKv {
   using Done = std::function<void()>;
 
   // `storage` must outlive this object.
-  RawKv(storage::Storage& storage, RawKvLimits limits);
+  RawKv(KvStorage& storage, RawKvLimits limits);
 
   // Each fills `*resp` and then calls `done` exactly once, possibly on another
   // thread. `req` and `resp` must stay valid until `done` runs.
@@ -53,10 +58,10 @@ class RawKv {
   // The column family of a request on one key, once the key is checked.
   Result<storage::Cf> CheckTarget(const std::string& cf, const std::string& key) const;
   // Writes `batch`, reporting a failure in resp->error().
-  template <typename Response>
-  void Write(storage::WriteBatch batch, Response* resp, Done done);
+  template <typename Request, typename Response>
+  void Write(const Request& req, storage::WriteBatch batch, Response* resp, Done done);
 
-  storage::Storage& storage_;
+  KvStorage& storage_;
   const RawKvLimits limits_;
 };
 

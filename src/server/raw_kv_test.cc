@@ -24,7 +24,8 @@ class RawKvTest : public ::testing::Test {
     options.block_cache_bytes = 8 << 20;
     engine_ = std::move(storage::OpenRocksEngine(options)).value();
     storage_ = std::make_unique<storage::StandaloneStorage>(*engine_, storage::StandaloneOptions{});
-    raw_ = std::make_unique<RawKv>(*storage_, limits_);
+    kv_ = std::make_unique<StandaloneKvStorage>(*storage_);
+    raw_ = std::make_unique<RawKv>(*kv_, limits_);
   }
 
   // Calls a handler and waits for it to finish.
@@ -93,6 +94,7 @@ class RawKvTest : public ::testing::Test {
                       .max_response_bytes = 4096};
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::StandaloneStorage> storage_;
+  std::unique_ptr<StandaloneKvStorage> kv_;
   std::unique_ptr<RawKv> raw_;
 };
 

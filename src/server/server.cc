@@ -7,9 +7,16 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <future>
+#include <thread>
 
+#include "common/clock.h"
+#include "raftstore/runner.h"
+#include "raftstore/store.h"
 #include "server/kv_service.h"
+#include "server/kv_storage.h"
 #include "server/raw_kv.h"
+#include "server/transport.h"
 #include "storage/rocks/rocks_engine.h"
 #include "storage/standalone_storage.h"
 
@@ -21,10 +28,6 @@ Server::~Server() { Shutdown(); }
 
 Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   TKV_CHECK(ValidateConfig(config).ok());
-  if (!config.standalone) {
-    return Status::NotSupported(
-        "cluster mode is not available yet; start with --standalone (one node, no replication)");
-  }
   std::unique_ptr<Server> server(new Server(config));
 
   std::error_code ec;
@@ -38,16 +41,26 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   rocks.block_cache_bytes = config.block_cache_size;
   TKV_ASSIGN_OR_RETURN(server->engine_, storage::OpenRocksEngine(rocks));
 
-  server->storage_ = std::make_unique<storage::StandaloneStorage>(
-      *server->engine_,
-      storage::StandaloneOptions{.sync_writes = config.sync_write,
-                                 .max_pending_bytes = config.max_pending_write_size});
+  KvService::RaftSink sink;
+  if (config.standalone) {
+    server->storage_ = std::make_unique<storage::StandaloneStorage>(
+        *server->engine_,
+        storage::StandaloneOptions{.sync_writes = config.sync_write,
+                                   .max_pending_bytes = config.max_pending_write_size});
+    server->kv_ = std::make_unique<StandaloneKvStorage>(*server->storage_);
+  } else {
+    TKV_RETURN_IF_ERROR(server->StartStore());
+    raftstore::Store* store = server->store_.get();
+    sink = [store](raft_serverpb::RaftMessage m) { store->OnRaftMessage(std::move(m)); };
+    server->kv_ = std::make_unique<RaftKvStorage>(*store);
+  }
   server->raw_ = std::make_unique<RawKv>(
-      *server->storage_, RawKvLimits{.max_key_size = config.max_key_size,
-                                     .max_value_size = config.max_value_size,
-                                     .max_scan_limit = config.max_scan_limit,
-                                     .max_response_bytes = config.max_message_size});
-  server->service_ = std::make_unique<KvService>(*server->raw_);
+      *server->kv_, RawKvLimits{.max_key_size = config.max_key_size,
+                                .max_value_size = config.max_value_size,
+                                .max_scan_limit = config.max_scan_limit,
+                                .max_response_bytes = config.max_message_size});
+  server->service_ =
+      std::make_unique<KvService>(*server->raw_, std::move(sink), config.max_snapshot_size);
 
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
@@ -69,22 +82,104 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   }
   server->address_ = fmt::format("{}:{}", config.addr.substr(0, config.addr.rfind(':')), port);
   server->grpc_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("server started mode=standalone addr={} data_dir={} sync_write={}", server->address_,
-               config.data_dir, config.sync_write);
+  if (config.standalone) {
+    spdlog::info("server started mode=standalone addr={} data_dir={} sync_write={}",
+                 server->address_, config.data_dir, config.sync_write);
+  } else {
+    spdlog::info("server started mode=cluster store={} addr={} data_dir={} members={}",
+                 config.store_id, server->address_, config.data_dir, config.initial_cluster);
+  }
   return server;
+}
+
+Status Server::StartStore() {
+  TKV_ASSIGN_OR_RETURN(auto members, ParseInitialCluster(config_.initial_cluster));
+  auto ident = raftstore::Store::ReadIdent(*engine_);
+  if (ident.ok()) {
+    if (ident->cluster_id() != config_.cluster_id || ident->store_id() != config_.store_id) {
+      return Status::InvalidArgument(fmt::format(
+          "{} holds store {} of cluster {}, but this is configured as store {} of cluster {}",
+          config_.data_dir, ident->store_id(), ident->cluster_id(), config_.store_id,
+          config_.cluster_id));
+    }
+  } else if (ident.status().IsNotFound()) {
+    // First start: region 1 covers every key, one replica per member (peer
+    // id = store id; later peers get ids that never collide with these).
+    metapb::Region first;
+    first.set_id(1);
+    first.mutable_region_epoch()->set_conf_ver(1);
+    first.mutable_region_epoch()->set_version(1);
+    for (const auto& [id, addr] : members) {
+      auto* p = first.add_peers();
+      p->set_id(id);
+      p->set_store_id(id);
+    }
+    TKV_RETURN_IF_ERROR(
+        raftstore::Store::Bootstrap(*engine_, config_.cluster_id, config_.store_id, first));
+    spdlog::info("bootstrapped store {} of cluster {} with region 1 on stores {}", config_.store_id,
+                 config_.cluster_id, config_.initial_cluster);
+  } else {
+    return ident.status();
+  }
+  clock_ = std::make_unique<SystemClock>();
+  transport_ = std::make_unique<GrpcTransport>(
+      config_.store_id, std::make_shared<StaticResolver>(members),
+      TransportConfig{.max_queued_messages = config_.raft_queue_limit,
+                      .snapshot_chunk_size = config_.snapshot_chunk_size,
+                      .snapshot_max_bytes_per_sec = config_.snapshot_max_bytes_per_sec,
+                      .max_message_size = config_.max_message_size});
+  raftstore::StoreDeps deps;
+  deps.store_id = config_.store_id;
+  deps.config = config_.raftstore;
+  deps.engine = engine_.get();
+  deps.transport = transport_.get();
+  deps.scheduler = nullptr;  // fixed membership: no splits, no reports
+  deps.clock = clock_.get();
+  store_ = std::make_unique<raftstore::Store>(deps);
+  transport_->SetStore(store_.get());
+  TKV_RETURN_IF_ERROR(store_->Start());
+  runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_);
+  runner_->Start();
+  return Status::OK();
+}
+
+void Server::StopStore() {
+  if (runner_ == nullptr) return;
+  runner_->Stop();
+  transport_->Stop();
+  store_->Stop();
+  runner_.reset();
 }
 
 void Server::Shutdown() {
   if (grpc_ != nullptr) {
     spdlog::info("server stopping addr={} grace_ms={}", address_, config_.shutdown_timeout.count());
     grpc_->GetHealthCheckService()->SetServingStatus(false);
-    grpc_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_timeout);
-    grpc_->Wait();
+    service_->CloseStreams();
+    auto deadline = std::chrono::system_clock::now() + config_.shutdown_timeout;
+    // Calls in flight finish while the store still runs; a write that
+    // cannot finish by the deadline (no leader, say) is answered as
+    // undetermined when the store stops, so that gRPC can finish.
+    std::packaged_task<void()> shutdown([this, deadline] {
+      grpc_->Shutdown(deadline);
+      grpc_->Wait();
+    });
+    auto finished = shutdown.get_future();
+    std::thread t(std::move(shutdown));
+    if (runner_ != nullptr &&
+        finished.wait_until(deadline + std::chrono::seconds(1)) != std::future_status::ready) {
+      StopStore();
+    }
+    t.join();
     grpc_.reset();
   }
+  StopStore();
   if (storage_ != nullptr) storage_->Stop();
   service_.reset();
   raw_.reset();
+  kv_.reset();
+  store_.reset();
+  transport_.reset();
   storage_.reset();
   if (engine_ != nullptr) {
     engine_.reset();

@@ -4,6 +4,9 @@
 //
 // Standalone mode: RocksEngine under <data-dir>/kv, StandaloneStorage,
 // RawKv, and the gRPC server with KvService, health checking and reflection.
+// Cluster mode: RocksEngine, a raftstore::Store run by a StoreRunner, a
+// GrpcTransport to the other stores, RaftKvStorage under RawKv; KvService
+// also takes the Raft and Snapshot streams.
 #pragma once
 
 #include <memory>
@@ -16,15 +19,24 @@ namespace grpc {
 class Server;
 }
 
+namespace tinykv {
+class SystemClock;
+}
 namespace tinykv::storage {
 class Engine;
 class StandaloneStorage;
 }  // namespace tinykv::storage
+namespace tinykv::raftstore {
+class Store;
+class StoreRunner;
+}  // namespace tinykv::raftstore
 
 namespace tinykv::server {
 
 class RawKv;
 class KvService;
+class KvStorage;
+class GrpcTransport;
 
 class Server {
  public:
@@ -49,12 +61,20 @@ class Server {
 
  private:
   explicit Server(const Config& config);
+  Status StartStore();
+  // Stops the store's threads and transport, answering what still waits.
+  void StopStore();
 
   Config config_;
   std::string address_;
   // Declared in construction order; destroyed in reverse.
   std::unique_ptr<storage::Engine> engine_;
-  std::unique_ptr<storage::StandaloneStorage> storage_;
+  std::unique_ptr<storage::StandaloneStorage> storage_;  // standalone
+  std::unique_ptr<SystemClock> clock_;                   // cluster: clock, transport,
+  std::unique_ptr<GrpcTransport> transport_;             //   store and its threads
+  std::unique_ptr<raftstore::Store> store_;
+  std::unique_ptr<raftstore::StoreRunner> runner_;
+  std::unique_ptr<KvStorage> kv_;
   std::unique_ptr<RawKv> raw_;
   std::unique_ptr<KvService> service_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -241,11 +241,78 @@ TEST_F(ServerTest, SecondServerOnSamePortFails) {
   EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos) << second.status();
 }
 
-TEST_F(ServerTest, ClusterModeIsNotAvailableYet) {
+// A one-store cluster in-process: requests need the region's context, get
+// region errors otherwise, and the data survives a restart.
+TEST_F(ServerTest, ClusterModeServesTheRegionItHosts) {
   config_.standalone = false;
-  auto s = Server::Start(config_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), Code::kNotSupported);
+  config_.store_id = 1;
+  config_.initial_cluster = "1=127.0.0.1:1";  // nobody else to reach
+  config_.raftstore.raft_base_tick_ms = 10;
+  ASSERT_TRUE(ValidateConfig(config_).ok()) << ValidateConfig(config_);
+  StartServer();
+  kvrpcpb::Context ctx;
+  ctx.set_region_id(1);
+  ctx.mutable_region_epoch()->set_conf_ver(1);
+  ctx.mutable_region_epoch()->set_version(1);
+  ctx.mutable_peer()->set_id(1);
+  ctx.mutable_peer()->set_store_id(1);
+  kvrpcpb::RawPutRequest put;
+  *put.mutable_context() = ctx;
+  put.set_key("k");
+  put.set_value("v");
+  kvrpcpb::RawPutResponse put_resp;
+  // Until the single peer has elected itself the answer is NotLeader.
+  for (int i = 0; i < 500; ++i) {
+    put_resp.Clear();
+    ASSERT_TRUE(stub_->RawPut(Ctx().get(), put, &put_resp).ok());
+    if (!put_resp.has_region_error()) break;
+    EXPECT_TRUE(put_resp.region_error().has_not_leader()) << put_resp.ShortDebugString();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(put_resp.has_region_error()) << put_resp.ShortDebugString();
+  EXPECT_EQ(put_resp.error(), "");
+
+  kvrpcpb::RawGetRequest get;
+  *get.mutable_context() = ctx;
+  get.set_key("k");
+  kvrpcpb::RawGetResponse got;
+  ASSERT_TRUE(stub_->RawGet(Ctx().get(), get, &got).ok());
+  EXPECT_EQ(got.value(), "v") << got.ShortDebugString();
+
+  // No context (a standalone client): the peer named is not of this store.
+  EXPECT_TRUE(Get("k").region_error().has_store_not_match());
+  // A region this store does not have: RegionNotFound.
+  get.mutable_context()->set_region_id(99);
+  ASSERT_TRUE(stub_->RawGet(Ctx().get(), get, &got).ok());
+  EXPECT_TRUE(got.region_error().has_region_not_found()) << got.ShortDebugString();
+  get.mutable_context()->set_region_id(1);
+  // A stale epoch: EpochNotMatch.
+  put.mutable_context()->mutable_region_epoch()->set_version(0);
+  ASSERT_TRUE(stub_->RawPut(Ctx().get(), put, &put_resp).ok());
+  EXPECT_TRUE(put_resp.region_error().has_epoch_not_match()) << put_resp.ShortDebugString();
+  // A peer of another store: StoreNotMatch.
+  put.mutable_context()->mutable_peer()->set_store_id(7);
+  ASSERT_TRUE(stub_->RawPut(Ctx().get(), put, &put_resp).ok());
+  EXPECT_TRUE(put_resp.region_error().has_store_not_match()) << put_resp.ShortDebugString();
+
+  server_->Shutdown();
+  server_.reset();
+  // The data directory belongs to store 1: it will not start as store 2.
+  Config other = config_;
+  other.store_id = 2;
+  other.initial_cluster = "2=127.0.0.1:1";
+  auto wrong = Server::Start(other);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("holds store 1"), std::string::npos) << wrong.status();
+  // As store 1 it has the data.
+  StartServer();
+  for (int i = 0; i < 500; ++i) {
+    got.Clear();
+    ASSERT_TRUE(stub_->RawGet(Ctx().get(), get, &got).ok());
+    if (!got.has_region_error()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(got.value(), "v") << got.ShortDebugString();
 }
 
 // Writers run while the server shuts down. Every write acknowledged with OK

@@ -199,10 +199,11 @@ TEST_F(StandaloneProcessTest, StartupErrorsAreClear) {
   EXPECT_NE(bad.err.find("unknown key 'limits.max-key-sise'"), std::string::npos) << bad.err;
   CommandResult level = RunCommand({TINYKV_SERVER_BIN, "--standalone", "--log-level", "loud"});
   EXPECT_EQ(level.exit_code, 2);
-  // Cluster mode is not there yet, and says so.
+  // Cluster mode needs its members, and says so.
   CommandResult cluster =
       RunCommand({TINYKV_SERVER_BIN, "--addr", "127.0.0.1:0", "--data-dir", dir_.Join("c")});
-  EXPECT_EQ(cluster.exit_code, 1);
+  EXPECT_EQ(cluster.exit_code, 2);
+  EXPECT_NE(cluster.err.find("--initial-cluster"), std::string::npos) << cluster.err;
   EXPECT_NE(cluster.err.find("--standalone"), std::string::npos) << cluster.err;
   // The first server was not disturbed.
   EXPECT_EQ(Ctl({"health"}).exit_code, 0);
