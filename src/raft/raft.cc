@@ -1018,9 +1018,16 @@ eraftpb::ConfState Raft::ApplyConfChange(const eraftpb::ConfChange& cc) {
   logger_->debug("{} applied configuration change {} {}", tag_,
                  eraftpb::ConfChangeType_Name(cc.change_type()), id);
   is_learner_ = tracker_.IsLearner(id_);
-  // A smaller quorum may commit what the old one could not.
-  if (state_ == StateRole::kLeader && !tracker_.voters().empty() && MaybeCommit())
-    AfterCommitAdvance();
+  // A smaller quorum may commit what the old one could not, and may already
+  // have confirmed reads waiting for a member that is gone.
+  if (state_ == StateRole::kLeader && !tracker_.voters().empty()) {
+    if (MaybeCommit()) AfterCommitAdvance();
+    std::string ctx = read_only_.NewestWithQuorum(
+        [this](const std::set<uint64_t>& acks) { return tracker_.HasQuorum(acks); });
+    if (!ctx.empty()) {
+      for (auto& req : read_only_.Advance(ctx)) RespondToReadIndex(req.message, req.index);
+    }
+  }
   return tracker_.ToConfState();
 }
 

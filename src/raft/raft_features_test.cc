@@ -637,6 +637,27 @@ TEST(RaftReadIndex, AcknowledgementReleasesEarlierRequests) {
   EXPECT_EQ(r->read_only().PendingCount(), 1u);
 }
 
+// A read waiting for a member's acknowledgement is answered when that member
+// is removed and the leader's own acknowledgement is a quorum.
+TEST(RaftReadIndex, RemovingTheSilentMemberReleasesWaitingReads) {
+  auto rp = NewNode(1, {1, 2});
+  TestRaft& r = *rp;
+  r->BecomeCandidate();
+  r->BecomeLeader();
+  CommitNoopEntry(r);
+  (void)r->Step(ReadIndexMsg(1, 1, "waiting"));
+  (void)r.TakeMessages();
+  EXPECT_TRUE(r->TakeReadStates().empty());
+  eraftpb::ConfChange cc;
+  cc.set_change_type(eraftpb::RemoveNode);
+  cc.set_node_id(2);
+  (void)r->ApplyConfChange(cc);
+  auto rs = r->TakeReadStates();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].request_ctx, "waiting");
+  EXPECT_EQ(r->read_only().PendingCount(), 0u);
+}
+
 TEST(RaftReadIndex, NoLeaderDropsTheRequest) {
   auto rp = NewNode(1, {1, 2, 3});
   TestRaft& r = *rp;

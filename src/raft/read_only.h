@@ -52,6 +52,15 @@ class ReadOnly {
   const std::set<uint64_t>* RecvAck(uint64_t id, const std::string& ctx);
   // Removes and returns every request up to and including `ctx`.
   std::vector<Request> Advance(const std::string& ctx);
+  // The newest queued request whose acks satisfy `has_quorum` ("" if none):
+  // after a membership change, acks already received may be a quorum.
+  template <typename HasQuorum>
+  std::string NewestWithQuorum(HasQuorum has_quorum) const {
+    for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+      if (has_quorum(pending_.at(*it).acks)) return *it;
+    }
+    return {};
+  }
   // Context of the newest queued request ("" if none).
   std::string LastPendingContext() const { return queue_.empty() ? std::string() : queue_.back(); }
   size_t PendingCount() const { return queue_.size(); }

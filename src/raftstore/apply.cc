@@ -45,10 +45,12 @@ std::optional<Cf> DataCf(const std::string& name) {
 }
 
 void PutRegionState(storage::WriteBatch& wb, const metapb::Region& region,
-                    raft_serverpb::PeerState state = raft_serverpb::Normal) {
+                    raft_serverpb::PeerState state = raft_serverpb::Normal,
+                    uint64_t removed_peer_id = 0) {
   raft_serverpb::RegionLocalState s;
   s.set_state(state);
   *s.mutable_region() = region;
+  s.set_removed_peer_id(removed_peer_id);
   wb.Put(Cf::kMeta, keys::RegionStateKey(region.id()), s.SerializeAsString());
 }
 
@@ -309,7 +311,8 @@ WriteResponse Applier::ExecChangePeer(Delegate& d, const eraftpb::ConfChange& cc
     // Removing this replica marks it Tombstone in the same write: a crash
     // before the store destroys it leaves a region state that says so, and
     // the restart finishes the job.
-    PutRegionState(ctx.wb, region, d.removed ? raft_serverpb::Tombstone : raft_serverpb::Normal);
+    PutRegionState(ctx.wb, region, d.removed ? raft_serverpb::Tombstone : raft_serverpb::Normal,
+                   d.removed ? d.self.id() : 0);
     ctx.sync = true;
     d.region = region;
   }

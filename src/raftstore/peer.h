@@ -20,6 +20,7 @@ struct PendingRead {
   std::string ctx;                // the ReadIndex context
   std::optional<uint64_t> index;  // known once Raft answered
   ReadCallback cb;
+  uint64_t retry_at_ms = 0;  // asked again under a new context if unanswered by then
 };
 
 class Peer {

@@ -350,8 +350,8 @@ std::optional<std::pair<uint64_t, uint64_t>> PeerStorage::OnCompacted(
   return std::make_pair(old_first, t.index());
 }
 
-void PeerStorage::Destroy(storage::WriteBatch& wb, bool clear_data,
-                          const metapb::Region& tombstone) {
+void PeerStorage::Destroy(storage::WriteBatch& wb, bool clear_data, const metapb::Region& tombstone,
+                          uint64_t peer_id) {
   wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region_.id()),
                  keys::RaftLogPrefixEnd(region_.id()));
   wb.Delete(Cf::kMeta, keys::RaftStateKey(region_.id()));
@@ -360,6 +360,7 @@ void PeerStorage::Destroy(storage::WriteBatch& wb, bool clear_data,
   raft_serverpb::RegionLocalState tomb;
   tomb.set_state(raft_serverpb::Tombstone);
   *tomb.mutable_region() = tombstone;
+  tomb.set_removed_peer_id(peer_id);
   wb.Put(Cf::kMeta, keys::RegionStateKey(region_.id()), tomb.SerializeAsString());
   cache_.clear();
   cache_bytes_ = 0;

@@ -79,8 +79,9 @@ class PeerStorage final : public raft::Storage {
       const raft_serverpb::RaftTruncatedState& t);
   // Everything of this peer (log, states, and data of `region` if `clear_data`),
   // for destroying it; the region state is written as Tombstone with
-  // `tombstone` as its region.
-  void Destroy(storage::WriteBatch& wb, bool clear_data, const metapb::Region& tombstone);
+  // `tombstone` as its region and `peer_id` as the replica removed.
+  void Destroy(storage::WriteBatch& wb, bool clear_data, const metapb::Region& tombstone,
+               uint64_t peer_id);
 
   const metapb::Region& region() const { return region_; }
   void SetRegion(const metapb::Region& r) { region_ = r; }

@@ -236,7 +236,7 @@ TEST_F(PeerStorageTest, DestroyLeavesATombstoneAndNoData) {
   auto ps = Open();
   Save(*ps, {E(6, 6)});
   storage::WriteBatch wb;
-  ps->Destroy(wb, /*clear_data=*/true, ps->region());
+  ps->Destroy(wb, /*clear_data=*/true, ps->region(), /*peer_id=*/1);
   ASSERT_TRUE(engine_.Write(wb, {}).ok());
   auto state = ReadMeta<raft_serverpb::RegionLocalState>(engine_, keys::RegionStateKey(1));
   ASSERT_TRUE(state.ok() && state->has_value());

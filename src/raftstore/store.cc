@@ -95,7 +95,8 @@ Status Store::FinishDestroys(storage::Snapshot& snap) {
   // here. Its data range is cleared unless a live region now covers part of
   // it (then the data is that region's).
   storage::WriteBatch wb;
-  for (const auto& [id, region] : tombstones_) {
+  for (const auto& [id, tomb] : tombstones_) {
+    const metapb::Region& region = tomb.region;
     auto raft_state = snap.Get(Cf::kMeta, keys::RaftStateKey(id));
     TKV_RETURN_IF_ERROR(raft_state.status());
     auto apply_state = snap.Get(Cf::kMeta, keys::ApplyStateKey(id));
@@ -129,7 +130,7 @@ Status Store::Start() {
     }
     const metapb::Region& region = state.region();
     if (state.state() == raft_serverpb::Tombstone) {
-      tombstones_[region.id()] = region;
+      tombstones_[region.id()] = Tombstone{region, state.removed_peer_id()};
       continue;
     }
     auto self = PeerOnStore(region, deps_.store_id);
@@ -266,6 +267,7 @@ void Store::Tick() {
   next_tick_ms_ = now + c.raft_base_tick_ms;
   for (auto& [id, peer] : peers_) {
     peer->raft().Tick();
+    if (!peer->reads.empty() && peer->IsLeader()) RetryReads(*peer);
     MarkDirty(id);
   }
   status_dirty_ = true;
@@ -449,20 +451,46 @@ void Store::HandleRead(ReadIn& in) {
   if (peer->raft().ReadIndex(ctx) != raft::Error::kOk) {
     return in.cb(ReadError(NotLeaderError(peer->region_id(), peer->LeaderPeer())));
   }
-  peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb)});
+  peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb), ReadRetryAt()});
   MarkDirty(peer->region_id());
 }
 
+uint64_t Store::ReadRetryAt() const {
+  const auto& c = deps_.config;
+  return deps_.clock->NowMs() + c.raft_base_tick_ms * c.raft_election_ticks;
+}
+
+void Store::RetryReads(Peer& peer) {
+  // A read's heartbeat round can be lost (dropped messages, a member that
+  // left): ask again under a new context rather than wait forever.
+  uint64_t now = deps_.clock->NowMs();
+  for (auto& r : peer.reads) {
+    if (r.index || now < r.retry_at_ms) continue;
+    r.ctx = fmt::format("read-{}", next_read_id_++);
+    r.retry_at_ms = ReadRetryAt();
+    if (peer.raft().ReadIndex(r.ctx) != raft::Error::kOk) {
+      FailReads(peer);
+      return;
+    }
+    MarkDirty(peer.region_id());
+  }
+}
+
 void Store::ServeReads(Peer& peer) {
+  // Any read whose index is applied, not only the oldest: one whose answer
+  // is late must not hold up the others.
   std::shared_ptr<storage::Snapshot> snap;
-  while (!peer.reads.empty() && peer.reads.front().index &&
-         *peer.reads.front().index <= peer.applied_index) {
+  for (auto it = peer.reads.begin(); it != peer.reads.end();) {
+    if (!it->index || *it->index > peer.applied_index) {
+      ++it;
+      continue;
+    }
     if (!snap) snap = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());
     ReadResponse resp;
     resp.snapshot = snap;
     resp.region = peer.region();
-    peer.reads.front().cb(std::move(resp));
-    peer.reads.pop_front();
+    it->cb(std::move(resp));
+    it = peer.reads.erase(it);
   }
 }
 
@@ -499,6 +527,7 @@ void Store::HandleRaftMessage(raft_serverpb::RaftMessage& msg) {
     return;
   }
   if (peer == nullptr) {
+    if (MaybeGcStaleSender(msg)) return;
     peer = MaybeCreatePeer(msg);
     if (peer == nullptr) return;
   } else if (!peer->IsInitialized() && IsForDestroyedReplica(msg)) {
@@ -517,6 +546,9 @@ void Store::HandleRaftMessage(raft_serverpb::RaftMessage& msg) {
   }
   peer->RememberPeer(msg.from_peer());
   (void)peer->raft().Step(m);
+  if (m.msg_type() == eraftpb::MsgSnapshot && peer->raft().raft().log().PendingSnapshot()) {
+    snapshot_ranges_[region_id] = snapshot_region_;
+  }
   MarkDirty(region_id);
 }
 
@@ -531,16 +563,73 @@ bool Store::AcceptSnapshot(Peer& peer, const raft_serverpb::RaftMessage& msg) {
   const metapb::Region& region = data.region();
   if (peer.IsInitialized() && EpochOlder(region.region_epoch(), peer.region().region_epoch()))
     return false;
-  if (Overlaps(region)) {
+  if (Overlaps(region) || OverlapsPendingSnapshot(region)) {
     logger_->info("region {}: dropping a snapshot that overlaps another region here", region.id());
     return false;
   }
+  snapshot_region_ = region;
+  return true;
+}
+
+bool Store::OverlapsPendingSnapshot(const metapb::Region& region) {
+  // Snapshots accepted but not applied yet are not in ranges_ (they are
+  // applied together at the end of the round): check them too.
+  for (auto it = snapshot_ranges_.begin(); it != snapshot_ranges_.end();) {
+    Peer* other = FindPeer(it->first);
+    if (other == nullptr || !other->raft().raft().log().PendingSnapshot()) {
+      it = snapshot_ranges_.erase(it);  // applied, dropped or replaced
+      continue;
+    }
+    const metapb::Region& r = it->second;
+    bool disjoint = (!r.end_key().empty() && r.end_key() <= region.start_key()) ||
+                    (!region.end_key().empty() && region.end_key() <= r.start_key());
+    if (it->first != region.id() && !disjoint) return true;
+    ++it;
+  }
+  return false;
+}
+
+bool Store::MaybeGcStaleSender(const raft_serverpb::RaftMessage& msg) {
+  auto tomb = tombstones_.find(msg.region_id());
+  if (tomb == tombstones_.end()) return false;
+  const metapb::Region& t = tomb->second.region;
+  // Only a tombstone written when this replica applied its own removal
+  // holds the exact membership at its conf_ver (it no longer lists this
+  // store); one written on another member's report keeps an older list.
+  auto lists = [&t](uint64_t store) {
+    for (const auto& p : t.peers())
+      if (p.store_id() == store) return true;
+    return false;
+  };
+  uint64_t sender_conf_ver = msg.region_epoch().conf_ver();
+  if (lists(deps_.store_id) || lists(msg.from_peer().store_id()) || sender_conf_ver == 0 ||
+      sender_conf_ver >= t.region_epoch().conf_ver()) {
+    return false;
+  }
+  // The sender was a member at its (older) conf_ver and its store has no
+  // member at the tombstone's: it was removed since, for good (peer ids are
+  // never reused). It may have missed that; tell it.
+  raft_serverpb::RaftMessage gc;
+  gc.set_region_id(msg.region_id());
+  *gc.mutable_from_peer() = msg.to_peer();
+  *gc.mutable_to_peer() = msg.from_peer();
+  *gc.mutable_region_epoch() = t.region_epoch();
+  gc.set_is_tombstone(true);
+  logger_->debug(
+      "region {}: tombstone (conf_ver {}) tells stale peer {} (conf_ver {}) that it was removed",
+      msg.region_id(), t.region_epoch().conf_ver(), msg.from_peer().id(), sender_conf_ver);
+  deps_.transport->Send(std::move(gc));
   return true;
 }
 
 bool Store::IsForDestroyedReplica(const raft_serverpb::RaftMessage& msg) const {
   auto tomb = tombstones_.find(msg.region_id());
-  return tomb != tombstones_.end() && !EpochOlder(tomb->second.region_epoch(), msg.region_epoch());
+  if (tomb == tombstones_.end()) return false;
+  // Peer ids are never reused: an id above the destroyed one's is a new
+  // replica, whatever the epoch (it may be no newer than the tombstone's,
+  // which can carry the conf_ver of the member that reported the removal).
+  if (tomb->second.peer_id != 0) return msg.to_peer().id() <= tomb->second.peer_id;
+  return !EpochOlder(tomb->second.region.region_epoch(), msg.region_epoch());
 }
 
 Peer* Store::MaybeCreatePeer(const raft_serverpb::RaftMessage& msg) {
@@ -643,6 +732,9 @@ void Store::HandleReadies() {
     items.push_back(std::move(item));
   }
   if (!wb.empty()) {
+    // A leader's appends need not wait for its own fsync (Raft thesis
+    // §10.2.1): they leave now, and the fsyncs overlap.
+    deps_.transport->Flush();
     Status s = engine_.Write(wb, storage::WriteOptions{.sync = sync});
     // Going on would acknowledge what is not durable.
     TKV_CHECK(s.ok(), "store {}: persisting the raft log failed: {}", deps_.store_id, s.ToString());
@@ -898,14 +990,14 @@ void Store::DestroyPeer(Peer& peer, const std::string& why, const metapb::Region
 void Store::FinishDestroy(std::unique_ptr<Peer> peer, const metapb::Region& tomb) {
   uint64_t region_id = peer->region_id();
   storage::WriteBatch wb;
-  peer->storage().Destroy(wb, peer->IsInitialized(), tomb);
+  peer->storage().Destroy(wb, peer->IsInitialized(), tomb, peer->id());
   Status s = engine_.Write(wb, storage::WriteOptions{.sync = true});
   TKV_CHECK(s.ok(), "store {}: destroying region {}: {}", deps_.store_id, region_id, s.ToString());
   if (peer->IsInitialized()) {
     auto it = ranges_.find(RangeKey(peer->region()));
     if (it != ranges_.end() && it->second == region_id) ranges_.erase(it);
   }
-  tombstones_[region_id] = tomb;
+  tombstones_[region_id] = Tombstone{tomb, peer->id()};
   status_dirty_ = true;
 }
 

@@ -160,6 +160,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   void HandleRaftMessage(raft_serverpb::RaftMessage& msg);
   // Whether a snapshot message may be stepped (checksum, epoch, overlap).
   bool AcceptSnapshot(Peer& peer, const raft_serverpb::RaftMessage& msg);
+  bool OverlapsPendingSnapshot(const metapb::Region& region);
   void HandleCommand(CommandIn& in);
   void ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallback cb);
   void ProposeChangePeer(Peer& peer, CommandIn& in);
@@ -173,6 +174,8 @@ class Store final : private SnapshotRequester, private ApplySink {
   void MaybeCompactLog(Peer& peer);
   void HandleReadies();
   void ServeReads(Peer& peer);
+  void RetryReads(Peer& peer);
+  uint64_t ReadRetryAt() const;
   void FailReads(Peer& peer);
   void SendRaftMessages(Peer& peer, std::vector<eraftpb::Message>& msgs);
   void SendTombstone(const raft_serverpb::RaftMessage& to_stale);
@@ -189,6 +192,9 @@ class Store final : private SnapshotRequester, private ApplySink {
   Status FinishDestroys(storage::Snapshot& snap);
   // Sent before the replica this store destroyed for the region was removed.
   bool IsForDestroyedReplica(const raft_serverpb::RaftMessage& msg) const;
+  // A message for a region tombstoned here from a replica that provably was
+  // removed: answers it with a tombstone message. Returns whether it did.
+  bool MaybeGcStaleSender(const raft_serverpb::RaftMessage& msg);
   void FinishDestroy(std::unique_ptr<Peer> peer, const metapb::Region& tomb);
   // The region of a hosted or being-destroyed replica.
   const metapb::Region& RegionOf(uint64_t region_id) const;
@@ -221,7 +227,14 @@ class Store final : private SnapshotRequester, private ApplySink {
   // Initialized regions by end key ("" = +infinity sorts last via the flag).
   std::map<std::pair<bool, std::string>, uint64_t> ranges_;
   // Regions whose peers here were destroyed: region id -> their last region.
-  std::map<uint64_t, metapb::Region> tombstones_;
+  struct Tombstone {
+    metapb::Region region;  // as last known, or as written at its own removal
+    uint64_t peer_id = 0;   // the replica destroyed (0: not recorded)
+  };
+  std::map<uint64_t, Tombstone> tombstones_;
+  // Regions of snapshots stepped into Raft and not applied yet.
+  std::map<uint64_t, metapb::Region> snapshot_ranges_;
+  metapb::Region snapshot_region_;  // of the snapshot AcceptSnapshot last accepted
   std::set<uint64_t> dirty_;
   uint64_t next_tick_ms_ = 0;
   uint64_t next_gc_tick_ms_ = 0;

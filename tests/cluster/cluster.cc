@@ -418,6 +418,8 @@ std::optional<SimClient::Route> SimClient::RouteFor(const std::string& key,
 
 uint64_t SimClient::OnRegionError(const errorpb::Error& e, const Route& route) {
   uint64_t region_id = route.region.id();
+  last_error_ = fmt::format("at {} ms, region {} via peer {}: {}", cluster_.NowMs(), region_id,
+                            route.leader.id(), e.ShortDebugString());
   if (e.has_not_leader()) {
     if (e.not_leader().has_leader() && e.not_leader().leader().id() != 0) {
       leader_hint_[region_id] = e.not_leader().leader();
@@ -462,6 +464,7 @@ void SimClient::Write(raft_cmdpb::Request req, std::function<void(Status)> done,
       req.cmd_type() == raft_cmdpb::Put ? req.put().key() : req.delete_().key();
   auto route = RouteFor(key);
   if (!route) {
+    last_error_ = fmt::format("at {} ms: no route to key {}", cluster_.NowMs(), key);
     cluster_.After(50, [this, req, done, attempt] { Write(req, done, attempt + 1); });
     return;
   }
@@ -473,9 +476,11 @@ void SimClient::Write(raft_cmdpb::Request req, std::function<void(Status)> done,
   *cmd.add_requests() = req;
   // The first of the callback and the timeout wins; the other is ignored.
   auto finished = std::make_shared<bool>(false);
-  cluster_.After(kAttemptTimeoutMs, [this, finished, req, done, attempt] {
+  cluster_.After(kAttemptTimeoutMs, [this, finished, req, done, attempt, r = *route] {
     if (*finished) return;
     *finished = true;
+    last_error_ = fmt::format("at {} ms, write attempt {} to region {} via peer {} timed out",
+                              cluster_.NowMs(), attempt, r.region.id(), r.leader.id());
     Write(req, done, attempt + 1);  // idempotent: safe to send again
   });
   Route r = *route;
@@ -530,15 +535,20 @@ void SimClient::ScanFrom(
       ScanFrom(start, end, acc, done, attempt + 1);
     });
   };
-  if (!route) return retry(50);
+  if (!route) {
+    last_error_ = fmt::format("at {} ms: no route to key {}", cluster_.NowMs(), start);
+    return retry(50);
+  }
   raft_cmdpb::RaftRequestHeader h;
   h.set_region_id(route->region.id());
   *h.mutable_peer() = route->leader;
   *h.mutable_region_epoch() = route->region.region_epoch();
   auto finished = std::make_shared<bool>(false);
-  cluster_.After(kAttemptTimeoutMs, [finished, retry] {
+  cluster_.After(kAttemptTimeoutMs, [this, finished, retry, attempt, r = *route] {
     if (*finished) return;
     *finished = true;
+    last_error_ = fmt::format("at {} ms, read attempt {} to region {} via peer {} timed out",
+                              cluster_.NowMs(), attempt, r.region.id(), r.leader.id());
     retry(0);
   });
   Route r = *route;
@@ -580,7 +590,10 @@ void SimClient::AdminAttempt(uint64_t region_id, raft_cmdpb::AdminRequest admin,
   if (attempt > kMaxAttempts)
     return done(WriteResponse{{}, Status::DeadlineExceeded("too many attempts"), {}});
   auto route = RouteFor("", region_id);
-  if (!route) return retry(50);
+  if (!route) {
+    last_error_ = fmt::format("at {} ms: no route to region {}", cluster_.NowMs(), region_id);
+    return retry(50);
+  }
   raft_cmdpb::RaftCmdRequest cmd;
   auto* h = cmd.mutable_header();
   h->set_region_id(region_id);
@@ -588,9 +601,11 @@ void SimClient::AdminAttempt(uint64_t region_id, raft_cmdpb::AdminRequest admin,
   *h->mutable_region_epoch() = route->region.region_epoch();
   *cmd.mutable_admin_request() = admin;
   auto finished = std::make_shared<bool>(false);
-  cluster_.After(kAttemptTimeoutMs, [finished, retry] {
+  cluster_.After(kAttemptTimeoutMs, [this, finished, retry, attempt, r = *route] {
     if (*finished) return;
     *finished = true;
+    last_error_ = fmt::format("at {} ms, admin attempt {} to region {} via peer {} timed out",
+                              cluster_.NowMs(), attempt, r.region.id(), r.leader.id());
     retry(0);
   });
   Route r = *route;

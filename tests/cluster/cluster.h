@@ -228,6 +228,9 @@ class SimClient {
                                                                     const std::string& end,
                                                                     uint64_t timeout_ms = 60'000);
 
+  // What the last failed attempt ran into (for failure messages).
+  const std::string& last_error() const { return last_error_; }
+
  private:
   struct Route {
     metapb::Region region;
@@ -247,6 +250,7 @@ class SimClient {
 
   Cluster& cluster_;
   uint64_t id_;
+  std::string last_error_;
   // Leaders learned from NotLeader errors, by region.
   std::map<uint64_t, metapb::Peer> leader_hint_;
 };

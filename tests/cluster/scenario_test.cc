@@ -74,7 +74,7 @@ void RunClient(Cluster& c, SimClient& client, ClientLoop& loop) {
     std::string value = ClientValue(loop.cli, loop.j);
     client.Put(ClientKey(loop.cli, loop.j), value, [&c, &client, &loop, value](Status s) {
       if (!s.ok()) {
-        loop.failure = "put failed: " + s.ToString();
+        loop.failure = "put failed: " + s.ToString() + "; last error: " + client.last_error();
       } else {
         loop.last += value;
         ++loop.j;
@@ -86,7 +86,8 @@ void RunClient(Cluster& c, SimClient& client, ClientLoop& loop) {
         ClientKey(loop.cli, 0), ClientKey(loop.cli, loop.j),
         [&c, &client, &loop](Result<std::vector<std::pair<std::string, std::string>>> r) {
           if (!r.ok()) {
-            loop.failure = "scan failed: " + r.status().ToString();
+            loop.failure =
+                "scan failed: " + r.status().ToString() + "; last error: " + client.last_error();
           } else {
             std::string v;
             for (auto& [k, val] : *r) v += val;
@@ -212,6 +213,16 @@ void GenericTest(const GenericParams& p) {
         120'000))
         << "clients or the configuration changer did not finish; "
         << c.violation().value_or("no violation") << "\n"
+        <<
+        [&] {
+          std::string out;
+          for (size_t i = 0; i < loops.size(); ++i) {
+            if (!loops[i].idle)
+              out += fmt::format("client {} busy; {}\n", i, clients[i]->last_error());
+          }
+          if (!changer.idle) out += "changer busy; " + admin_client.last_error() + "\n";
+          return out;
+        }()
         << DescribeCluster(c);
     NetworkOptions n = c.network().options();
     n.drop = 0;
