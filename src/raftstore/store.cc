@@ -778,8 +778,8 @@ void Store::HandleReadies() {
       status_dirty_ = true;
       if (rd.soft_state->role == raft::StateRole::kLeader) {
         peer.heartbeat_due = true;
-        logger_->info("region {}: peer {} became leader at term {}", peer.region_id(), peer.id(),
-                      peer.raft().raft().term());
+        logger_->debug("region {}: peer {} became leader at term {}", peer.region_id(), peer.id(),
+                       peer.raft().raft().term());
       } else {
         FailReads(peer);  // a read index from a former leader is not to be trusted
       }
@@ -803,7 +803,23 @@ void Store::HandleApplyResult(ApplyResult& res) {
     return;
   }
   Peer* peer = FindPeer(res.region_id);
-  if (peer == nullptr) return;
+  if (peer == nullptr) {
+    // Being destroyed: what the applier applied before it dropped the region
+    // still happened. A split among it shrank the region and created the
+    // right half here; the destroy must then clear only the left half.
+    auto d = destroying_.find(res.region_id);
+    if (d == destroying_.end()) return;
+    for (ExecResult& r : res.results) {
+      auto* sp = std::get_if<SplitResult>(&r);
+      if (sp == nullptr) continue;
+      Peer& left = *d->second.peer;
+      metapb::Region old = left.region();
+      left.SetRegion(sp->left);
+      UpdateRange(old, sp->left);
+      if (sp->right_created) CreateSplitPeer(left, sp->right);
+    }
+    return;
+  }
   peer->applied_index = res.applied_index;
   peer->applied_term = res.applied_term;
   while (!peer->apply_backlog.empty() && peer->apply_backlog.front().first <= res.applied_index) {
