@@ -15,7 +15,7 @@ set(allow_storage_rocks "storage;common")
 set(allow_raft "common;proto")
 set(allow_txn "storage;common;proto")
 set(allow_raftstore "raft;storage;common;proto")
-set(allow_scheduler "common;proto")
+set(allow_scheduler "storage;common;proto")
 set(allow_client "common;proto")
 set(allow_server "raftstore;txn;raft;scheduler;storage;storage_rocks;common;proto")
 

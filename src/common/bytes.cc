@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/check.h"
+
 namespace tinykv {
 namespace {
 
@@ -120,6 +122,17 @@ Result<std::string> FromHex(std::string_view text) {
     out += static_cast<char>(hi << 4 | lo);
   }
   return out;
+}
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+uint64_t GetU64(std::string_view in) {
+  TKV_CHECK(in.size() >= 8, "short u64");
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
 }
 
 }  // namespace tinykv

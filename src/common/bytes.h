@@ -1,4 +1,5 @@
-// Text forms of binary keys and values, for command lines and logs.
+// Text forms of binary keys and values, for command lines and logs, and the
+// big-endian integer coding of keys (so that keys sort by number).
 //
 // Escaped form: printable ASCII stands for itself, except the backslash, which
 // is written "\\"; other bytes are "\n", "\r", "\t" or "\xNN". A text value thus
@@ -8,6 +9,7 @@
 // upper case.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,5 +24,10 @@ Result<std::string> UnescapeBytes(std::string_view text);
 std::string ToHex(std::string_view bytes);
 // Errors: kInvalidArgument for an odd length or a non-hex digit.
 Result<std::string> FromHex(std::string_view text);
+
+// Appends v as 8 big-endian bytes.
+void PutU64(std::string& out, uint64_t v);
+// The first 8 bytes of `in`, big-endian. REQUIRES: in.size() >= 8.
+uint64_t GetU64(std::string_view in);
 
 }  // namespace tinykv

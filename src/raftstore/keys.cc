@@ -1,5 +1,6 @@
 #include "raftstore/keys.h"
 
+#include "common/bytes.h"
 #include "common/check.h"
 
 namespace tinykv::raftstore::keys {
@@ -24,17 +25,6 @@ std::string RegionKey(char prefix, uint64_t region_id, char suffix) {
 }
 
 }  // namespace
-
-void PutU64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
-}
-
-uint64_t GetU64(std::string_view in) {
-  TKV_CHECK(in.size() >= 8, "short u64");
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  return v;
-}
 
 std::string StoreIdentKey() { return std::string{kStorePrefix, kStoreIdentSuffix}; }
 

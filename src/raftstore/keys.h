@@ -34,8 +34,4 @@ uint64_t RaftLogIndex(std::string_view key);
 // The region id in a RegionStateKey. REQUIRES: key is a region state key.
 uint64_t RegionIdOfStateKey(std::string_view key);
 
-// Big-endian u64 coding.
-void PutU64(std::string& out, uint64_t v);
-uint64_t GetU64(std::string_view in);
-
 }  // namespace tinykv::raftstore::keys
