@@ -17,7 +17,7 @@ set(allow_txn "storage;common;proto")
 set(allow_raftstore "raft;storage;common;proto")
 set(allow_scheduler "storage;common;proto")
 set(allow_client "common;proto")
-set(allow_server "raftstore;txn;raft;scheduler;storage;storage_rocks;common;proto")
+set(allow_server "raftstore;txn;raft;scheduler;client;storage;storage_rocks;common;proto")
 
 set(rocksdb_allowed "storage_rocks")
 set(grpc_allowed "server;client")

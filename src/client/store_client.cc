@@ -55,6 +55,10 @@ struct StoreClient::Stubs {
 StoreClient::StoreClient(const std::string& address, StoreClientOptions options)
     : address_(address), options_(options), stubs_(std::make_unique<Stubs>()) {
   grpc::ChannelArguments args;
+  // Reconnect soon after a store restarts.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(options_.max_receive_message_size);
   args.SetMaxSendMessageSize(-1);  // the server enforces its own limit
   channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
@@ -136,6 +140,70 @@ Status StoreClient::Health() {
                     grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())));
   }
   return Status::OK();
+}
+
+template <typename Req, typename Resp, typename Method>
+Result<Resp> StoreClient::Invoke(Method method, const Req& req, std::chrono::milliseconds timeout,
+                                 bool is_write) {
+  auto deadline = std::chrono::system_clock::now() + timeout;
+  if (is_write && channel_->GetState(true) != GRPC_CHANNEL_READY) {
+    // Not connected: connect first, so that a failure below means the
+    // request may have reached the store.
+    if (!channel_->WaitForConnected(deadline)) {
+      return Status::Unavailable(fmt::format("cannot connect to {}", address_));
+    }
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  Resp resp;
+  grpc::Status st = ((*stubs_->kv).*method)(&ctx, req, &resp);
+  if (st.ok()) return resp;
+  if (is_write && st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return Status::DeadlineExceeded(fmt::format(
+        "the connection to {} broke after the write was sent ({}); it may or may not have "
+        "applied",
+        address_, st.error_message()));
+  }
+  if (!is_write && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Status::DeadlineExceeded(fmt::format("no answer from {} in time", address_));
+  }
+  return FromGrpc(st, address_, is_write);
+}
+
+Result<kvrpcpb::RawGetResponse> StoreClient::Call(const kvrpcpb::RawGetRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawGetRequest, kvrpcpb::RawGetResponse>(
+      &tinykvpb::TinyKv::Stub::RawGet, req, timeout, false);
+}
+
+Result<kvrpcpb::RawPutResponse> StoreClient::Call(const kvrpcpb::RawPutRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawPutRequest, kvrpcpb::RawPutResponse>(
+      &tinykvpb::TinyKv::Stub::RawPut, req, timeout, true);
+}
+
+Result<kvrpcpb::RawDeleteResponse> StoreClient::Call(const kvrpcpb::RawDeleteRequest& req,
+                                                     std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawDeleteRequest, kvrpcpb::RawDeleteResponse>(
+      &tinykvpb::TinyKv::Stub::RawDelete, req, timeout, true);
+}
+
+Result<kvrpcpb::RawScanResponse> StoreClient::Call(const kvrpcpb::RawScanRequest& req,
+                                                   std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawScanRequest, kvrpcpb::RawScanResponse>(
+      &tinykvpb::TinyKv::Stub::RawScan, req, timeout, false);
+}
+
+Result<kvrpcpb::RawBatchGetResponse> StoreClient::Call(const kvrpcpb::RawBatchGetRequest& req,
+                                                       std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawBatchGetRequest, kvrpcpb::RawBatchGetResponse>(
+      &tinykvpb::TinyKv::Stub::RawBatchGet, req, timeout, false);
+}
+
+Result<kvrpcpb::RawBatchPutResponse> StoreClient::Call(const kvrpcpb::RawBatchPutRequest& req,
+                                                       std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::RawBatchPutRequest, kvrpcpb::RawBatchPutResponse>(
+      &tinykvpb::TinyKv::Stub::RawBatchPut, req, timeout, true);
 }
 
 }  // namespace tinykv::client

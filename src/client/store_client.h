@@ -1,7 +1,7 @@
 // StoreClient: typed calls to one TinyKV store's raw KV API over gRPC.
 //
-// This is the direct-to-store layer; the routing client (region cache,
-// scheduler, retries) will be built on it. Results are typed:
+// This is the direct-to-store layer; the routing client (RawClient: region
+// cache, scheduler, retries) is built on its Call() forms. Results are typed:
 //   - a value, not-found (nullopt) or OK;
 //   - kInvalidArgument, kBusy, kIOError... as the server reported them;
 //   - kUnavailable when the store cannot be reached (nothing was done);
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "kvrpcpb.pb.h"
 
 namespace grpc {
 class Channel;
@@ -56,12 +57,41 @@ class StoreClient {
   // OK when the store's health service says SERVING; kUnavailable otherwise.
   Status Health();
 
+  // ---- One attempt, as the routing client makes them ----
+  // The response as the store sent it (its region_error and error fields
+  // are the caller's to read), or a transport failure:
+  //   kUnavailable       the request was not sent (the store cannot be
+  //                      reached): nothing happened, retry elsewhere;
+  //   kDeadlineExceeded  it may have been: no answer within `timeout`, or
+  //                      the connection broke after sending. For a write,
+  //                      the outcome is unknown.
+  // Writes first wait (within `timeout`) for a connection, so that a write
+  // is never reported unsent when it was sent.
+  Result<kvrpcpb::RawGetResponse> Call(const kvrpcpb::RawGetRequest& req,
+                                       std::chrono::milliseconds timeout);
+  Result<kvrpcpb::RawPutResponse> Call(const kvrpcpb::RawPutRequest& req,
+                                       std::chrono::milliseconds timeout);
+  Result<kvrpcpb::RawDeleteResponse> Call(const kvrpcpb::RawDeleteRequest& req,
+                                          std::chrono::milliseconds timeout);
+  Result<kvrpcpb::RawScanResponse> Call(const kvrpcpb::RawScanRequest& req,
+                                        std::chrono::milliseconds timeout);
+  Result<kvrpcpb::RawBatchGetResponse> Call(const kvrpcpb::RawBatchGetRequest& req,
+                                            std::chrono::milliseconds timeout);
+  Result<kvrpcpb::RawBatchPutResponse> Call(const kvrpcpb::RawBatchPutRequest& req,
+                                            std::chrono::milliseconds timeout);
+
+  const std::string& address() const { return address_; }
+
  private:
   struct Stubs;
   const std::string address_;
   const StoreClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stubs> stubs_;
+
+  template <typename Req, typename Resp, typename Method>
+  Result<Resp> Invoke(Method method, const Req& req, std::chrono::milliseconds timeout,
+                      bool is_write);
 };
 
 }  // namespace tinykv::client

@@ -40,6 +40,8 @@ Status InitLogging(const LogOptions& options) {
   logger->set_level(spdlog::level::from_str(options.level));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  // A log file is read while the process runs: flush info lines too.
+  spdlog::flush_every(std::chrono::seconds(1));
   return Status::OK();
 }
 

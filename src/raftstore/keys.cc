@@ -10,6 +10,7 @@ constexpr char kStorePrefix = 0x01;
 constexpr char kRaftPrefix = 0x02;
 constexpr char kRegionPrefix = 0x03;
 constexpr char kStoreIdentSuffix = 0x01;
+constexpr char kPrepareBootstrapSuffix = 0x02;
 constexpr char kRaftLogSuffix = 0x01;
 constexpr char kRaftStateSuffix = 0x02;
 constexpr char kApplyStateSuffix = 0x03;
@@ -27,6 +28,7 @@ std::string RegionKey(char prefix, uint64_t region_id, char suffix) {
 }  // namespace
 
 std::string StoreIdentKey() { return std::string{kStorePrefix, kStoreIdentSuffix}; }
+std::string PrepareBootstrapKey() { return std::string{kStorePrefix, kPrepareBootstrapSuffix}; }
 
 std::string RaftLogKey(uint64_t region_id, uint64_t index) {
   std::string k = RegionKey(kRaftPrefix, region_id, kRaftLogSuffix);

@@ -4,6 +4,8 @@
 //
 // Layout (big-endian integers, so that keys sort by region and index):
 //   01 01                          StoreIdent
+//   01 02                          the first region, while its bootstrap by
+//                                  the scheduler is not confirmed (metapb.Region)
 //   02 <region u64> 01 <index u64> Raft log entry (eraftpb.Entry)
 //   02 <region u64> 02             RaftLocalState
 //   02 <region u64> 03             RaftApplyState
@@ -18,6 +20,7 @@
 namespace tinykv::raftstore::keys {
 
 std::string StoreIdentKey();
+std::string PrepareBootstrapKey();
 std::string RaftLogKey(uint64_t region_id, uint64_t index);
 // [RaftLogKey(region, 0), RaftLogKey(region, UINT64_MAX)] bounds.
 std::string RaftLogPrefix(uint64_t region_id);

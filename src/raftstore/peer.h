@@ -74,6 +74,10 @@ class Peer {
   std::deque<std::pair<uint64_t, uint64_t>> apply_backlog;
   // The leader should report to the scheduler (after an epoch change).
   bool heartbeat_due = false;
+  // Pending peers in the last report: while there are some, the leader
+  // reports again as soon as the set changes (a new peer caught up), so
+  // that the scheduler's next operator step need not wait for the tick.
+  size_t reported_pending = 0;
 
  private:
   Peer(metapb::Peer self, std::unique_ptr<PeerStorage> storage);

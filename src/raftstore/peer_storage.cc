@@ -44,6 +44,7 @@ template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(storage::
                                                                        const std::string&);
 template Result<std::optional<raft_serverpb::RegionLocalState>> ReadMeta(storage::Engine&,
                                                                          const std::string&);
+template Result<std::optional<metapb::Region>> ReadMeta(storage::Engine&, const std::string&);
 template Result<std::optional<raft_serverpb::StoreIdent>> ReadMeta(storage::Engine&,
                                                                    const std::string&);
 template Result<std::optional<raft_serverpb::RaftApplyState>> ReadMeta(const storage::Snapshot&,

@@ -82,6 +82,37 @@ Status Store::Bootstrap(storage::Engine& engine, uint64_t cluster_id, uint64_t s
   return engine.Write(wb, storage::WriteOptions{.sync = true});
 }
 
+Status Store::PrepareBootstrap(storage::Engine& engine, const metapb::Region& first_region) {
+  TKV_RETURN_IF_ERROR(ReadIdent(engine).status());
+  auto snap = engine.NewSnapshot();
+  storage::IterOptions opts;
+  opts.lower_bound = keys::RegionStatePrefix();
+  opts.upper_bound = keys::RegionStatePrefixEnd();
+  auto it = snap->NewIterator(Cf::kMeta, opts);
+  it->SeekToFirst();
+  if (it->Valid()) return Status::InvalidArgument("the store holds regions already");
+  storage::WriteBatch wb;
+  wb.Put(Cf::kMeta, keys::PrepareBootstrapKey(), first_region.SerializeAsString());
+  PeerStorage::WriteInitialState(first_region, wb);
+  return engine.Write(wb, storage::WriteOptions{.sync = true});
+}
+
+Result<std::optional<metapb::Region>> Store::PreparedBootstrap(storage::Engine& engine) {
+  return ReadMeta<metapb::Region>(engine, keys::PrepareBootstrapKey());
+}
+
+Status Store::FinishBootstrap(storage::Engine& engine, const metapb::Region& region, bool keep) {
+  storage::WriteBatch wb;
+  wb.Delete(Cf::kMeta, keys::PrepareBootstrapKey());
+  if (!keep) {
+    wb.DeleteRange(Cf::kMeta, keys::RaftLogPrefix(region.id()), keys::RaftLogPrefixEnd(region.id()));
+    wb.Delete(Cf::kMeta, keys::RaftStateKey(region.id()));
+    wb.Delete(Cf::kMeta, keys::ApplyStateKey(region.id()));
+    wb.Delete(Cf::kMeta, keys::RegionStateKey(region.id()));
+  }
+  return engine.Write(wb, storage::WriteOptions{.sync = true});
+}
+
 Result<raft_serverpb::StoreIdent> Store::ReadIdent(storage::Engine& engine) {
   TKV_ASSIGN_OR_RETURN(auto ident,
                        ReadMeta<raft_serverpb::StoreIdent>(engine, keys::StoreIdentKey()));
@@ -198,6 +229,9 @@ void Store::ReportUnreachable(uint64_t region_id, uint64_t to_peer_id) {
 void Store::ReportSnapshot(uint64_t region_id, uint64_t to_peer_id, bool ok) {
   inbox_.Push(SnapStatusIn{region_id, to_peer_id, ok});
 }
+void Store::RequestSplit(uint64_t region_id, metapb::RegionEpoch epoch, std::string split_key) {
+  inbox_.Push(SplitRequestIn{region_id, std::move(epoch), std::move(split_key)});
+}
 
 void Store::RequestSnapshot(uint64_t region_id) {
   applier_.mailbox().Push(GenerateSnapshot{region_id});
@@ -256,6 +290,8 @@ void Store::Handle(StoreMsg& msg) {
           HandleSplitCheck(m);
         } else if constexpr (std::is_same_v<T, SplitIdsIn>) {
           HandleSplitIds(m);
+        } else if constexpr (std::is_same_v<T, SplitRequestIn>) {
+          HandleSplitRequest(m);
         }
       },
       msg);
@@ -268,6 +304,7 @@ void Store::Tick() {
   for (auto& [id, peer] : peers_) {
     peer->raft().Tick();
     if (!peer->reads.empty() && peer->IsLeader()) RetryReads(*peer);
+    if (peer->reported_pending != 0 && peer->IsLeader()) CheckPendingPeers(*peer);
     MarkDirty(id);
   }
   status_dirty_ = true;
@@ -929,6 +966,26 @@ void Store::HandleSplitIds(SplitIdsIn& in) {
   ProposeNormal(*peer, std::move(req), nullptr);
 }
 
+namespace {
+
+// Peers the leader considers behind: they have not replicated its commit.
+std::vector<metapb::Peer> PendingPeers(Peer& peer) {
+  std::vector<metapb::Peer> out;
+  raft::RaftStatus st = peer.raft().GetStatus();
+  for (const auto& [id, pr] : st.progress) {
+    if (id != peer.id() && pr.match < st.hard_state.commit()) {
+      if (auto p = peer.FindPeer(id)) out.push_back(*p);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Store::CheckPendingPeers(Peer& peer) {
+  if (PendingPeers(peer).size() != peer.reported_pending) peer.heartbeat_due = true;
+}
+
 void Store::ReportRegion(Peer& peer) {
   peer.heartbeat_due = false;
   if (deps_.scheduler == nullptr) return;
@@ -936,13 +993,34 @@ void Store::ReportRegion(Peer& peer) {
   hb.region = peer.region();
   hb.leader = peer.self();
   hb.approximate_size = peer.approximate_size;
-  raft::RaftStatus st = peer.raft().GetStatus();
-  for (const auto& [id, pr] : st.progress) {
-    if (id != peer.id() && pr.match < st.hard_state.commit()) {
-      if (auto p = peer.FindPeer(id)) hb.pending_peers.push_back(*p);
-    }
-  }
+  hb.pending_peers = PendingPeers(peer);
+  peer.reported_pending = hb.pending_peers.size();
   deps_.scheduler->ReportRegion(hb);
+}
+
+void Store::HandleSplitRequest(const SplitRequestIn& in) {
+  Peer* peer = FindPeer(in.region_id);
+  if (peer == nullptr || !peer->IsLeader() || !peer->IsInitialized() ||
+      deps_.scheduler == nullptr || EpochOlder(in.epoch, peer->region().region_epoch())) {
+    return;
+  }
+  uint64_t now = deps_.clock->NowMs();
+  if (peer->splitting && now < peer->split_deadline_ms) return;
+  peer->splitting = true;
+  peer->split_deadline_ms = now + 3 * deps_.config.split_check_tick_ms;
+  const metapb::Region& region = peer->region();
+  if (!in.split_key.empty()) {
+    if (!KeyInRegion(in.split_key, region) || in.split_key == region.start_key()) {
+      peer->splitting = false;
+      logger_->warn("region {}: split key not inside the region; ignored", in.region_id);
+      return;
+    }
+    HandleSplitCheck(SplitCheckIn{in.region_id, region.region_epoch(), in.split_key,
+                                  peer->approximate_size});
+    return;
+  }
+  gc_inbox_.Push(SplitCheckTask{region, std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot()),
+                                /*force=*/true});
 }
 
 // ---- Peers and ranges ----
@@ -1117,9 +1195,10 @@ Store::SplitCheckIn Store::CheckSplit(const SplitCheckTask& task) {
     }
   }
   SplitCheckIn out{region.id(), region.region_epoch(), "", total};
-  if (total <= deps_.config.region_max_size || biggest == 0) return out;
-  // Where the biggest family crosses its share of the split size.
-  uint64_t target = deps_.config.region_split_size * biggest / total;
+  if ((!task.force && total <= deps_.config.region_max_size) || biggest == 0) return out;
+  // Where the biggest family crosses its share of the split size (of half
+  // the region, when the split was asked for).
+  uint64_t target = task.force ? biggest / 2 : deps_.config.region_split_size * biggest / total;
   uint64_t bytes = 0;
   auto it = task.snapshot->NewIterator(biggest_cf, opts);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {

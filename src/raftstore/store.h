@@ -68,6 +68,16 @@ class Store final : private SnapshotRequester, private ApplySink {
   // Reads the store identity. NotFound if the engine was never bootstrapped.
   static Result<raft_serverpb::StoreIdent> ReadIdent(storage::Engine& engine);
 
+  // Creating a cluster through the scheduler (as TiKV does): the first
+  // region is written, with a marker, before the scheduler is asked to
+  // bootstrap; FinishBootstrap then clears the marker and, if the scheduler
+  // refused (another store bootstrapped first), the region. A crash in
+  // between leaves the marker, so the next start finishes the job.
+  // REQUIRES: the engine holds the store identity and no region.
+  static Status PrepareBootstrap(storage::Engine& engine, const metapb::Region& first_region);
+  static Result<std::optional<metapb::Region>> PreparedBootstrap(storage::Engine& engine);
+  static Status FinishBootstrap(storage::Engine& engine, const metapb::Region& region, bool keep);
+
   // Loads every region from the engine. Call once, before the workers run.
   Status Start();
   // Answers everything still waiting (writes: undetermined; reads: not
@@ -80,6 +90,10 @@ class Store final : private SnapshotRequester, private ApplySink {
   void OnRaftMessage(raft_serverpb::RaftMessage msg);
   void ReportUnreachable(uint64_t region_id, uint64_t to_peer_id);
   void ReportSnapshot(uint64_t region_id, uint64_t to_peer_id, bool ok);
+  // The scheduler asks the region's leader to split it at `split_key`
+  // (empty: about the middle of its data). Ignored if this store does not
+  // lead the region at that epoch or it is splitting already.
+  void RequestSplit(uint64_t region_id, metapb::RegionEpoch epoch, std::string split_key);
 
   // ---- Workers ----
   // The raft poller: one round. Returns whether there was work.
@@ -132,6 +146,11 @@ class Store final : private SnapshotRequester, private ApplySink {
     std::string split_key;  // empty: no split needed
     uint64_t size;
   };
+  struct SplitRequestIn {
+    uint64_t region_id;
+    metapb::RegionEpoch epoch;
+    std::string split_key;
+  };
   struct SplitIdsIn {
     uint64_t region_id;
     metapb::RegionEpoch epoch;
@@ -140,7 +159,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   };
   using StoreMsg =
       std::variant<raft_serverpb::RaftMessage, CommandIn, ReadIn, UnreachableIn, SnapStatusIn,
-                   ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn>;
+                   ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn, SplitRequestIn>;
 
   struct GcTask {
     uint64_t region_id, first, last;  // delete log entries [first, last]
@@ -148,6 +167,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   struct SplitCheckTask {
     metapb::Region region;
     std::shared_ptr<storage::Snapshot> snapshot;
+    bool force = false;  // split at the middle, whatever the size
   };
   using GcWork = std::variant<GcTask, SplitCheckTask>;
 
@@ -169,6 +189,9 @@ class Store final : private SnapshotRequester, private ApplySink {
   void CreateSplitPeer(Peer& left, const metapb::Region& right);
   void HandleSplitCheck(const SplitCheckIn& in);
   void HandleSplitIds(SplitIdsIn& in);
+  void HandleSplitRequest(const SplitRequestIn& in);
+  // Reports again when a leader's pending peers changed since its report.
+  void CheckPendingPeers(Peer& peer);
   SplitCheckIn CheckSplit(const SplitCheckTask& task);
   void Tick();
   void MaybeCompactLog(Peer& peer);

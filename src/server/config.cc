@@ -1,85 +1,36 @@
 #include "server/config.h"
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include <charconv>
-#include <functional>
-#include <map>
 
 #include "common/log.h"
+#include "server/toml_config.h"
 
 namespace tinykv::server {
 namespace {
 
-using Setter = std::function<Status(const toml::node&, Config&)>;
-
-Result<std::string> AsString(const toml::node& n) {
-  if (auto v = n.value<std::string>()) return *v;
-  return Status::InvalidArgument("expected a string");
-}
-
-Result<bool> AsBool(const toml::node& n) {
-  if (auto v = n.value_exact<bool>()) return *v;
-  return Status::InvalidArgument("expected true or false");
-}
-
-// A size is an integer number of bytes or a string with a unit.
-Result<size_t> AsSize(const toml::node& n) {
-  if (auto v = n.value_exact<int64_t>()) {
-    if (*v < 0) return Status::InvalidArgument("must not be negative");
-    return static_cast<size_t>(*v);
-  }
-  if (auto s = n.value_exact<std::string>()) return ParseByteSize(*s);
-  return Status::InvalidArgument("expected a size such as 4096 or \"8MiB\"");
-}
-
-Result<std::chrono::milliseconds> AsDuration(const toml::node& n) {
-  if (auto s = n.value_exact<std::string>()) return ParseDuration(*s);
-  return Status::InvalidArgument("expected a duration such as \"10s\" or \"500ms\"");
-}
-
-template <typename T, typename Parse>
-Setter Field(Parse parse, T Config::*member) {
-  return [parse, member](const toml::node& n, Config& c) -> Status {
-    auto v = parse(n);
-    if (!v.ok()) return v.status();
-    c.*member = static_cast<T>(*v);
-    return Status::OK();
-  };
-}
-
-Result<uint64_t> AsU64(const toml::node& n) {
-  if (auto v = n.value_exact<int64_t>(); v && *v >= 0) return static_cast<uint64_t>(*v);
-  return Status::InvalidArgument("expected a non-negative integer");
-}
-
-Result<uint64_t> AsMs(const toml::node& n) {
-  auto d = AsDuration(n);
-  if (!d.ok()) return d.status();
-  return static_cast<uint64_t>(d->count());
-}
+using namespace toml_config;  // NOLINT: the parsers read better unqualified
+using Setter = toml_config::Setter<Config>;
 
 // A key of the [raftstore] section.
 template <typename T, typename Parse>
 Setter Rs(Parse parse, T raftstore::RaftstoreConfig::*member) {
-  return [parse, member](const toml::node& n, Config& c) -> Status {
-    auto v = parse(n);
-    if (!v.ok()) return v.status();
-    c.raftstore.*member = static_cast<T>(*v);
-    return Status::OK();
-  };
+  return toml_config::Nested<Config>(parse, &Config::raftstore, member);
 }
 
 // Every key the file may hold, as "section.key".
-const std::map<std::string, Setter>& Fields() {
-  static const auto* fields = new std::map<std::string, Setter>{
+const toml_config::Fields<Config>& ConfigFields() {
+  static const auto* fields = new toml_config::Fields<Config>{
       {"server.addr", Field(AsString, &Config::addr)},
       {"server.data-dir", Field(AsString, &Config::data_dir)},
       {"server.standalone", Field(AsBool, &Config::standalone)},
       {"server.store-id", Field(AsU64, &Config::store_id)},
       {"server.cluster-id", Field(AsU64, &Config::cluster_id)},
       {"server.initial-cluster", Field(AsString, &Config::initial_cluster)},
+      {"server.scheduler", Field(AsString, &Config::scheduler)},
+      {"server.advertise-addr", Field(AsString, &Config::advertise_addr)},
+      {"server.store-heartbeat-interval", Field(AsDuration, &Config::store_heartbeat_interval)},
       {"raftstore.raft-base-tick-interval",
        Rs(AsMs, &raftstore::RaftstoreConfig::raft_base_tick_ms)},
       {"raftstore.raft-election-timeout-ticks",
@@ -129,6 +80,13 @@ const std::map<std::string, Setter>& Fields() {
          c.max_scan_limit = static_cast<uint32_t>(*v);
          return Status::OK();
        }},
+      {"limits.max-batch-keys",
+       [](const toml::node& n, Config& c) -> Status {
+         auto v = n.value_exact<int64_t>();
+         if (!v || *v < 0 || *v > UINT32_MAX) return Status::InvalidArgument("expected a count");
+         c.max_batch_keys = static_cast<uint32_t>(*v);
+         return Status::OK();
+       }},
       {"log.level", Field(AsString, &Config::log_level)},
       {"log.file", Field(AsString, &Config::log_file)},
   };
@@ -160,90 +118,12 @@ Result<std::map<uint64_t, std::string>> ParseInitialCluster(std::string_view tex
   return out;
 }
 
-Result<size_t> ParseByteSize(std::string_view text) {
-  size_t number = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end == text.data()) {
-    return Status::InvalidArgument(fmt::format("'{}' is not a size", text));
-  }
-  std::string_view unit(end, text.data() + text.size() - end);
-  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-  static const std::map<std::string_view, size_t> kUnits = {
-      {"", 1},
-      {"B", 1},
-      {"KB", 1ull << 10},
-      {"KiB", 1ull << 10},
-      {"MB", 1ull << 20},
-      {"MiB", 1ull << 20},
-      {"GB", 1ull << 30},
-      {"GiB", 1ull << 30},
-  };
-  auto it = kUnits.find(unit);
-  if (it == kUnits.end()) {
-    return Status::InvalidArgument(
-        fmt::format("unknown size unit '{}' in '{}' (B, KiB, MiB, GiB)", unit, text));
-  }
-  if (number > SIZE_MAX / it->second)
-    return Status::InvalidArgument(fmt::format("size '{}' is too large", text));
-  return number * it->second;
-}
-
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  int64_t number = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end == text.data() || number < 0) {
-    return Status::InvalidArgument(fmt::format("'{}' is not a duration", text));
-  }
-  std::string_view unit(end, text.data() + text.size() - end);
-  if (unit == "ms") return std::chrono::milliseconds(number);
-  if (unit == "s") return std::chrono::milliseconds(number * 1000);
-  if (unit == "m") return std::chrono::milliseconds(number * 60'000);
-  return Status::InvalidArgument(fmt::format("unknown duration unit in '{}' (ms, s, m)", text));
-}
-
 Result<Config> ParseConfig(std::string_view toml_text, const std::string& origin, Config base) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return Status::InvalidArgument(
-        fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
-  }
-  for (const auto& [section, node] : root) {
-    const toml::table* table = node.as_table();
-    if (table == nullptr) {
-      return Status::InvalidArgument(
-          fmt::format("{}: '{}' must be a section ([{}])", origin, section.str(), section.str()));
-    }
-    for (const auto& [key, value] : *table) {
-      std::string name = fmt::format("{}.{}", section.str(), key.str());
-      auto field = Fields().find(name);
-      if (field == Fields().end()) {
-        return Status::InvalidArgument(fmt::format("{}: unknown key '{}'", origin, name));
-      }
-      Status s = field->second(value, base);
-      if (!s.ok()) {
-        return Status::InvalidArgument(
-            fmt::format("{}:{}: {}: {}", origin, value.source().begin.line, name, s.message()));
-      }
-    }
-  }
-  return base;
+  return toml_config::Parse(toml_text, origin, std::move(base), ConfigFields());
 }
 
 Result<Config> LoadConfigFile(const std::string& path, Config base) {
-  std::string text;
-  {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return Status::IOError(fmt::format("cannot read config file {}", path));
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    bool failed = std::ferror(f);
-    std::fclose(f);
-    if (failed) return Status::IOError(fmt::format("error reading config file {}", path));
-  }
+  TKV_ASSIGN_OR_RETURN(std::string text, toml_config::ReadFile(path));
   return ParseConfig(text, path, std::move(base));
 }
 
@@ -256,6 +136,7 @@ Status ValidateConfig(const Config& c) {
   if (c.max_key_size == 0) return invalid("limits.max-key-size must be at least 1");
   if (c.max_value_size == 0) return invalid("limits.max-value-size must be at least 1");
   if (c.max_scan_limit == 0) return invalid("limits.max-scan-limit must be at least 1");
+  if (c.max_batch_keys == 0) return invalid("limits.max-batch-keys must be at least 1");
   // A put of the largest key and value, plus the request's framing.
   constexpr size_t kEnvelope = 4096;
   if (c.max_message_size < c.max_key_size + c.max_value_size + kEnvelope) {
@@ -268,18 +149,32 @@ Status ValidateConfig(const Config& c) {
     return invalid("server.max-message-size must be at most 1GiB");
   TKV_RETURN_IF_ERROR(ValidateLogLevel(c.log_level));
   if (!c.standalone) {
-    if (c.initial_cluster.empty()) {
+    if (c.scheduler.empty() && c.initial_cluster.empty()) {
       return invalid(
-          "cluster mode needs server.initial-cluster (--initial-cluster ID=HOST:PORT,...) and "
-          "server.store-id, or --standalone");
+          "cluster mode needs server.scheduler (--scheduler HOST:PORT), or a fixed membership "
+          "(--initial-cluster ID=HOST:PORT,... and --store-id); or run --standalone");
     }
-    auto members = ParseInitialCluster(c.initial_cluster);
-    if (!members.ok()) return members.status();
-    if (members->count(c.store_id) == 0) {
-      return invalid(
-          fmt::format("server.store-id {} is not in server.initial-cluster", c.store_id));
+    if (!c.scheduler.empty() && !c.initial_cluster.empty()) {
+      return invalid("server.scheduler and server.initial-cluster exclude each other");
     }
-    if (c.cluster_id == 0) return invalid("server.cluster-id must not be 0");
+    if (!c.scheduler.empty()) {
+      if (c.scheduler.rfind(':') == std::string::npos)
+        return invalid(fmt::format("server.scheduler '{}' must be HOST:PORT", c.scheduler));
+      if (!c.advertise_addr.empty() && c.advertise_addr.rfind(':') == std::string::npos) {
+        return invalid(
+            fmt::format("server.advertise-addr '{}' must be HOST:PORT", c.advertise_addr));
+      }
+      if (c.store_heartbeat_interval.count() <= 0)
+        return invalid("server.store-heartbeat-interval must be positive");
+    } else {
+      auto members = ParseInitialCluster(c.initial_cluster);
+      if (!members.ok()) return members.status();
+      if (members->count(c.store_id) == 0) {
+        return invalid(
+            fmt::format("server.store-id {} is not in server.initial-cluster", c.store_id));
+      }
+      if (c.cluster_id == 0) return invalid("server.cluster-id must not be 0");
+    }
     const auto& r = c.raftstore;
     if (r.raft_base_tick_ms == 0)
       return invalid("raftstore.raft-base-tick-interval must be positive");

@@ -11,6 +11,7 @@
 
 #include "common/result.h"
 #include "raftstore/config.h"
+#include "server/toml_config.h"
 
 namespace tinykv::server {
 
@@ -19,9 +20,17 @@ struct Config {
   std::string addr = "127.0.0.1:20160";  // host:port to serve gRPC on; port 0 picks a free one
   std::string data_dir = "./data";       // all on-disk state lives under this folder
   bool standalone = false;               // single node without Raft
-  // Cluster mode with a fixed membership (until the scheduler serves it):
-  // this store's id, and every store as "ID=HOST:PORT,ID=HOST:PORT,...".
-  // A first start bootstraps region 1 (all keys) with one replica per store.
+  // Cluster mode with a scheduler: its address. The store gets its id from
+  // the scheduler at first start; the first store bootstraps the cluster.
+  std::string scheduler;
+  // The address other stores and clients reach this store at (default:
+  // addr, with the port actually listened on).
+  std::string advertise_addr;
+  std::chrono::milliseconds store_heartbeat_interval{10000};
+  // Cluster mode with a fixed membership, without a scheduler: this store's
+  // id, and every store as "ID=HOST:PORT,ID=HOST:PORT,...". A first start
+  // bootstraps region 1 (all keys) with one replica per store. Regions do
+  // not split and replicas do not move in this mode.
   uint64_t store_id = 0;
   uint64_t cluster_id = 1;
   std::string initial_cluster;
@@ -37,6 +46,7 @@ struct Config {
   size_t max_key_size = 4u << 10;
   size_t max_value_size = 8u << 20;
   uint32_t max_scan_limit = 10000;  // RawScan limits above this are rejected
+  uint32_t max_batch_keys = 4096;   // keys per RawBatchGet / RawBatchPut
 
   // [raftstore] (see raftstore/config.h for each value's meaning)
   raftstore::RaftstoreConfig raftstore;
@@ -64,9 +74,5 @@ Status ValidateConfig(const Config& config);
 // "1=127.0.0.1:20161,2=127.0.0.1:20162" -> {1: ..., 2: ...}.
 Result<std::map<uint64_t, std::string>> ParseInitialCluster(std::string_view text);
 
-// "16MiB", "4KiB", "512", "1GB" (units are powers of 1024, as in TiKV).
-Result<size_t> ParseByteSize(std::string_view text);
-// "500ms", "10s", "2m".
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 }  // namespace tinykv::server

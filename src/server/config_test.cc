@@ -114,7 +114,8 @@ TEST(ConfigTest, Durations) {
   EXPECT_EQ(*ParseDuration("10s"), 10000ms);
   EXPECT_EQ(*ParseDuration("2m"), 120000ms);
   EXPECT_FALSE(ParseDuration("10").ok());
-  EXPECT_FALSE(ParseDuration("1h").ok());
+  EXPECT_EQ(*ParseDuration("1h"), 3600000ms);
+  EXPECT_FALSE(ParseDuration("1d").ok());
 }
 
 TEST(ConfigTest, ClusterModeNeedsItsMembers) {

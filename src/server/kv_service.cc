@@ -182,4 +182,16 @@ grpc::ServerUnaryReactor* KvService::RawScan(grpc::CallbackServerContext* ctx,
   return Serve(ctx, raw_, &RawKv::Scan, req, resp);
 }
 
+grpc::ServerUnaryReactor* KvService::RawBatchGet(grpc::CallbackServerContext* ctx,
+                                                 const kvrpcpb::RawBatchGetRequest* req,
+                                                 kvrpcpb::RawBatchGetResponse* resp) {
+  return Serve(ctx, raw_, &RawKv::BatchGet, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* ctx,
+                                                 const kvrpcpb::RawBatchPutRequest* req,
+                                                 kvrpcpb::RawBatchPutResponse* resp) {
+  return Serve(ctx, raw_, &RawKv::BatchPut, req, resp);
+}
+
 }  // namespace tinykv::server

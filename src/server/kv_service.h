@@ -62,6 +62,12 @@ class KvService final : public tinykvpb::TinyKv::CallbackService {
   grpc::ServerUnaryReactor* RawScan(grpc::CallbackServerContext* ctx,
                                     const kvrpcpb::RawScanRequest* req,
                                     kvrpcpb::RawScanResponse* resp) override;
+  grpc::ServerUnaryReactor* RawBatchGet(grpc::CallbackServerContext* ctx,
+                                        const kvrpcpb::RawBatchGetRequest* req,
+                                        kvrpcpb::RawBatchGetResponse* resp) override;
+  grpc::ServerUnaryReactor* RawBatchPut(grpc::CallbackServerContext* ctx,
+                                        const kvrpcpb::RawBatchPutRequest* req,
+                                        kvrpcpb::RawBatchPutResponse* resp) override;
   // Ends the Raft and Snapshot streams (at shutdown, before gRPC stops).
   void CloseStreams() { streams_.CloseAll(); }
 

@@ -174,4 +174,84 @@ void RawKv::Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* r
       });
 }
 
+Status RawKv::CheckBatchSize(int n) const {
+  if (n == 0) return Status::InvalidArgument("the batch is empty");
+  if (static_cast<uint32_t>(n) > limits_.max_batch_keys) {
+    return Status::InvalidArgument(
+        fmt::format("batch of {} keys is over max-batch-keys {}", n, limits_.max_batch_keys));
+  }
+  return Status::OK();
+}
+
+void RawKv::BatchGet(const kvrpcpb::RawBatchGetRequest& req, kvrpcpb::RawBatchGetResponse* resp,
+                     Done done) {
+  Status s = CheckBatchSize(req.keys_size());
+  Cf cf = Cf::kDefault;
+  for (const auto& key : req.keys()) {
+    if (!s.ok()) break;
+    auto c = CheckTarget(req.cf(), key);
+    s = c.status();
+    if (c.ok()) cf = *c;
+  }
+  if (!s.ok()) {
+    resp->set_error(s.ToString());
+    return done();
+  }
+  storage_.Snapshot(req.context(), [this, &req, resp, cf, done = std::move(done)](
+                                       std::optional<errorpb::Error> region_error,
+                                       Result<KvSnapshot> snap) {
+    if (!TakeSnapshot(region_error, snap, resp)) return done();
+    size_t bytes = 0;
+    for (const auto& key : req.keys()) {
+      if (snap->region && !KeyInRegion(key, *snap->region)) {
+        resp->clear_pairs();
+        *resp->mutable_region_error() = raftstore::KeyNotInRegionError(key, *snap->region);
+        return done();
+      }
+      auto value = snap->snapshot->Get(cf, key);
+      if (!value.ok()) {
+        resp->clear_pairs();
+        resp->set_error(value.status().ToString());
+        return done();
+      }
+      if (!value->has_value()) continue;
+      bytes += key.size() + (*value)->size();
+      if (bytes > limits_.max_response_bytes) {
+        resp->clear_pairs();
+        resp->set_error(Status::InvalidArgument(
+                            fmt::format("batch get result is over {} bytes (max-message-size); "
+                                        "ask for fewer keys",
+                                        limits_.max_response_bytes))
+                            .ToString());
+        return done();
+      }
+      kvrpcpb::KvPair* kv = resp->add_pairs();
+      kv->set_key(key);
+      kv->set_value(std::move(**value));
+    }
+    done();
+  });
+}
+
+void RawKv::BatchPut(const kvrpcpb::RawBatchPutRequest& req, kvrpcpb::RawBatchPutResponse* resp,
+                     Done done) {
+  Status s = CheckBatchSize(req.pairs_size());
+  storage::WriteBatch batch;
+  for (const auto& kv : req.pairs()) {
+    if (!s.ok()) break;
+    auto cf = CheckTarget(req.cf(), kv.key());
+    s = cf.status();
+    if (s.ok() && kv.value().size() > limits_.max_value_size) {
+      s = Status::InvalidArgument(fmt::format("value of a key is {} bytes, over max-value-size {}",
+                                              kv.value().size(), limits_.max_value_size));
+    }
+    if (s.ok()) batch.Put(*cf, kv.key(), kv.value());
+  }
+  if (!s.ok()) {
+    resp->set_error(s.ToString());
+    return done();
+  }
+  Write(req, std::move(batch), resp, std::move(done));
+}
+
 }  // namespace tinykv::server

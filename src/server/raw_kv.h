@@ -12,6 +12,9 @@
 //     fewer keys).
 //   - Keys must be non-empty and at most max_key_size bytes; values at most
 //     max_value_size bytes (empty values are allowed).
+//   - RawBatchGet / RawBatchPut (extensions) take up to max_batch_keys keys,
+//     every one checked as above; a batch get reads one snapshot; a batch put
+//     is one atomic write.
 //   - Cluster mode: the request's context names the region; a key outside
 //     it gets KeyNotInRegion, and a scan stops at the region's end (the
 //     client goes on in the next region).
@@ -34,6 +37,7 @@ struct RawKvLimits {
   size_t max_value_size = 8u << 20;
   uint32_t max_scan_limit = 10000;
   size_t max_response_bytes = 16u << 20;
+  uint32_t max_batch_keys = 4096;  // keys per RawBatchGet / RawBatchPut
 };
 
 // The column family a client named. Errors: kInvalidArgument for a name that
@@ -53,10 +57,15 @@ class RawKv {
   void Put(const kvrpcpb::RawPutRequest& req, kvrpcpb::RawPutResponse* resp, Done done);
   void Delete(const kvrpcpb::RawDeleteRequest& req, kvrpcpb::RawDeleteResponse* resp, Done done);
   void Scan(const kvrpcpb::RawScanRequest& req, kvrpcpb::RawScanResponse* resp, Done done);
+  void BatchGet(const kvrpcpb::RawBatchGetRequest& req, kvrpcpb::RawBatchGetResponse* resp,
+                Done done);
+  void BatchPut(const kvrpcpb::RawBatchPutRequest& req, kvrpcpb::RawBatchPutResponse* resp,
+                Done done);
 
  private:
   // The column family of a request on one key, once the key is checked.
   Result<storage::Cf> CheckTarget(const std::string& cf, const std::string& key) const;
+  Status CheckBatchSize(int n) const;
   // Writes `batch`, reporting a failure in resp->error().
   template <typename Request, typename Response>
   void Write(const Request& req, storage::WriteBatch batch, Response* resp, Done done);

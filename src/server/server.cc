@@ -6,6 +6,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -15,7 +16,9 @@
 #include "raftstore/store.h"
 #include "server/kv_service.h"
 #include "server/kv_storage.h"
+#include "server/process.h"
 #include "server/raw_kv.h"
+#include "server/scheduler_link.h"
 #include "server/transport.h"
 #include "storage/rocks/rocks_engine.h"
 #include "storage/standalone_storage.h"
@@ -58,82 +61,67 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
       *server->kv_, RawKvLimits{.max_key_size = config.max_key_size,
                                 .max_value_size = config.max_value_size,
                                 .max_scan_limit = config.max_scan_limit,
-                                .max_response_bytes = config.max_message_size});
+                                .max_response_bytes = config.max_message_size,
+                                .max_batch_keys = config.max_batch_keys});
   server->service_ =
       std::make_unique<KvService>(*server->raw_, std::move(sink), config.max_snapshot_size);
 
-  // Both are process-wide switches read when a server is built.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(config.addr, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_size));
-  // gRPC enables SO_REUSEPORT by default, which would let a second server bind
-  // the same port and split the traffic: make binding exclusive.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(server->service_.get());
-  server->grpc_ = builder.BuildAndStart();
-  if (server->grpc_ == nullptr || port == 0) {
-    server->grpc_.reset();
-    return Status::IOError(
-        fmt::format("cannot listen on {} (in use, or not a local address?)", config.addr));
+  TKV_ASSIGN_OR_RETURN(auto grpc_server,
+                       StartGrpcServer({.addr = config.addr,
+                                        .max_message_size = config.max_message_size,
+                                        .services = {server->service_.get()}}));
+  server->grpc_ = std::move(grpc_server.first);
+  server->address_ = std::move(grpc_server.second);
+  if (server->link_ != nullptr) {
+    // Other stores and clients find this store through the scheduler.
+    std::string advertise =
+        config.advertise_addr.empty() ? server->address_ : config.advertise_addr;
+    if (Status s = server->link_->Register(advertise); !s.ok()) return s;
+    server->link_->Start(server->store_.get(),
+                         SchedulerLink::Stats{config.data_dir, static_cast<uint64_t>(std::time(nullptr))},
+                         config.store_heartbeat_interval);
   }
-  server->address_ = fmt::format("{}:{}", config.addr.substr(0, config.addr.rfind(':')), port);
-  server->grpc_->GetHealthCheckService()->SetServingStatus(true);
   if (config.standalone) {
     spdlog::info("server started mode=standalone addr={} data_dir={} sync_write={}",
                  server->address_, config.data_dir, config.sync_write);
   } else {
-    spdlog::info("server started mode=cluster store={} addr={} data_dir={} members={}",
-                 config.store_id, server->address_, config.data_dir, config.initial_cluster);
+    spdlog::info("server started mode=cluster store={} addr={} data_dir={} {}", server->store_id_,
+                 server->address_, config.data_dir,
+                 config.scheduler.empty() ? "members=" + config.initial_cluster
+                                          : "scheduler=" + config.scheduler);
   }
   return server;
 }
 
 Status Server::StartStore() {
-  TKV_ASSIGN_OR_RETURN(auto members, ParseInitialCluster(config_.initial_cluster));
-  auto ident = raftstore::Store::ReadIdent(*engine_);
-  if (ident.ok()) {
-    if (ident->cluster_id() != config_.cluster_id || ident->store_id() != config_.store_id) {
-      return Status::InvalidArgument(fmt::format(
-          "{} holds store {} of cluster {}, but this is configured as store {} of cluster {}",
-          config_.data_dir, ident->store_id(), ident->cluster_id(), config_.store_id,
-          config_.cluster_id));
-    }
-  } else if (ident.status().IsNotFound()) {
-    // First start: region 1 covers every key, one replica per member (peer
-    // id = store id; later peers get ids that never collide with these).
-    metapb::Region first;
-    first.set_id(1);
-    first.mutable_region_epoch()->set_conf_ver(1);
-    first.mutable_region_epoch()->set_version(1);
-    for (const auto& [id, addr] : members) {
-      auto* p = first.add_peers();
-      p->set_id(id);
-      p->set_store_id(id);
-    }
-    TKV_RETURN_IF_ERROR(
-        raftstore::Store::Bootstrap(*engine_, config_.cluster_id, config_.store_id, first));
-    spdlog::info("bootstrapped store {} of cluster {} with region 1 on stores {}", config_.store_id,
-                 config_.cluster_id, config_.initial_cluster);
+  std::shared_ptr<StoreResolver> resolver;
+  uint64_t store_id = 0;
+  if (!config_.scheduler.empty()) {
+    link_ = std::make_unique<SchedulerLink>(config_.scheduler);
+    std::string addr = config_.advertise_addr.empty() ? config_.addr : config_.advertise_addr;
+    TKV_ASSIGN_OR_RETURN(auto joined, link_->Join(*engine_, addr, std::chrono::seconds(60)));
+    store_id = joined.store_id;
+    resolver = link_->Resolver();
   } else {
-    return ident.status();
+    TKV_ASSIGN_OR_RETURN(auto members, ParseInitialCluster(config_.initial_cluster));
+    TKV_RETURN_IF_ERROR(BootstrapFixed(members));
+    store_id = config_.store_id;
+    resolver = std::make_shared<StaticResolver>(members);
   }
+  store_id_ = store_id;
   clock_ = std::make_unique<SystemClock>();
   transport_ = std::make_unique<GrpcTransport>(
-      config_.store_id, std::make_shared<StaticResolver>(members),
+      store_id, resolver,
       TransportConfig{.max_queued_messages = config_.raft_queue_limit,
                       .snapshot_chunk_size = config_.snapshot_chunk_size,
                       .snapshot_max_bytes_per_sec = config_.snapshot_max_bytes_per_sec,
                       .max_message_size = config_.max_message_size});
   raftstore::StoreDeps deps;
-  deps.store_id = config_.store_id;
+  deps.store_id = store_id;
   deps.config = config_.raftstore;
   deps.engine = engine_.get();
   deps.transport = transport_.get();
-  deps.scheduler = nullptr;  // fixed membership: no splits, no reports
+  deps.scheduler = link_.get();  // null in fixed-membership mode: no splits, no reports
   deps.clock = clock_.get();
   store_ = std::make_unique<raftstore::Store>(deps);
   transport_->SetStore(store_.get());
@@ -143,7 +131,38 @@ Status Server::StartStore() {
   return Status::OK();
 }
 
+Status Server::BootstrapFixed(const std::map<uint64_t, std::string>& members) {
+  auto ident = raftstore::Store::ReadIdent(*engine_);
+  if (ident.ok()) {
+    if (ident->cluster_id() != config_.cluster_id || ident->store_id() != config_.store_id) {
+      return Status::InvalidArgument(fmt::format(
+          "{} holds store {} of cluster {}, but this is configured as store {} of cluster {}",
+          config_.data_dir, ident->store_id(), ident->cluster_id(), config_.store_id,
+          config_.cluster_id));
+    }
+    return Status::OK();
+  }
+  if (!ident.status().IsNotFound()) return ident.status();
+  // First start: region 1 covers every key, one replica per member (peer
+  // id = store id; later peers get ids that never collide with these).
+  metapb::Region first;
+  first.set_id(1);
+  first.mutable_region_epoch()->set_conf_ver(1);
+  first.mutable_region_epoch()->set_version(1);
+  for (const auto& [id, addr] : members) {
+    auto* p = first.add_peers();
+    p->set_id(id);
+    p->set_store_id(id);
+  }
+  TKV_RETURN_IF_ERROR(
+      raftstore::Store::Bootstrap(*engine_, config_.cluster_id, config_.store_id, first));
+  spdlog::info("bootstrapped store {} of cluster {} with region 1 on stores {}", config_.store_id,
+               config_.cluster_id, config_.initial_cluster);
+  return Status::OK();
+}
+
 void Server::StopStore() {
+  if (link_ != nullptr) link_->Stop();
   if (runner_ == nullptr) return;
   runner_->Stop();
   transport_->Stop();
@@ -180,6 +199,7 @@ void Server::Shutdown() {
   kv_.reset();
   store_.reset();
   transport_.reset();
+  link_.reset();
   storage_.reset();
   if (engine_ != nullptr) {
     engine_.reset();

@@ -6,9 +6,12 @@
 // RawKv, and the gRPC server with KvService, health checking and reflection.
 // Cluster mode: RocksEngine, a raftstore::Store run by a StoreRunner, a
 // GrpcTransport to the other stores, RaftKvStorage under RawKv; KvService
-// also takes the Raft and Snapshot streams.
+// also takes the Raft and Snapshot streams. With a scheduler, a
+// SchedulerLink joins the cluster, resolves store addresses and carries the
+// heartbeats; with a fixed membership, the members come from the config.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -37,6 +40,7 @@ class RawKv;
 class KvService;
 class KvStorage;
 class GrpcTransport;
+class SchedulerLink;
 
 class Server {
  public:
@@ -62,15 +66,18 @@ class Server {
  private:
   explicit Server(const Config& config);
   Status StartStore();
+  Status BootstrapFixed(const std::map<uint64_t, std::string>& members);
   // Stops the store's threads and transport, answering what still waits.
   void StopStore();
 
   Config config_;
   std::string address_;
+  uint64_t store_id_ = 0;
   // Declared in construction order; destroyed in reverse.
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::StandaloneStorage> storage_;  // standalone
-  std::unique_ptr<SystemClock> clock_;                   // cluster: clock, transport,
+  std::unique_ptr<SchedulerLink> link_;                  // cluster: the scheduler,
+  std::unique_ptr<SystemClock> clock_;                   //   clock, transport,
   std::unique_ptr<GrpcTransport> transport_;             //   store and its threads
   std::unique_ptr<raftstore::Store> store_;
   std::unique_ptr<raftstore::StoreRunner> runner_;

@@ -82,10 +82,11 @@ class GrpcTransport::Connection {
   }
 
  private:
-  // The stub, created when the address is first known.
-  tinykvpb::TinyKv::Stub* Stub() {
+  // The stub, created when the address is known; Forget() makes the next
+  // call resolve the address again (the store may have moved).
+  std::shared_ptr<tinykvpb::TinyKv::Stub> Stub() {
     std::lock_guard lock(stub_mu_);
-    if (stub_) return stub_.get();
+    if (stub_) return stub_;
     auto addr = resolver_.Address(to_store_);
     if (!addr.ok()) return nullptr;
     grpc::ChannelArguments args;
@@ -100,7 +101,12 @@ class GrpcTransport::Connection {
                 static_cast<int>(config_.reconnect_max_backoff_ms));
     auto channel = grpc::CreateCustomChannel(*addr, grpc::InsecureChannelCredentials(), args);
     stub_ = tinykvpb::TinyKv::NewStub(channel);
-    return stub_.get();
+    return stub_;
+  }
+
+  void ForgetStub() {
+    std::lock_guard lock(stub_mu_);
+    stub_.reset();
   }
 
   void Failed(const RaftMessage& m) {
@@ -125,7 +131,7 @@ class GrpcTransport::Connection {
         msgs_.clear();
       }
       if (!writer) {
-        tinykvpb::TinyKv::Stub* stub = NowMs() >= retry_at ? Stub() : nullptr;
+        std::shared_ptr<tinykvpb::TinyKv::Stub> stub = NowMs() >= retry_at ? Stub() : nullptr;
         if (stub == nullptr) {
           for (const RaftMessage& m : batch) Failed(m);
           continue;
@@ -157,6 +163,7 @@ class GrpcTransport::Connection {
       }
       writer.reset();
       ctx.reset();
+      ForgetStub();
       if (connected_once) {
         spdlog::warn("raft stream to store {} broke: {}; reconnecting in {} ms", to_store_,
                      st.error_message(), backoff);
@@ -196,7 +203,7 @@ class GrpcTransport::Connection {
   }
 
   bool SendSnapshot(const RaftMessage& msg) {
-    tinykvpb::TinyKv::Stub* stub = Stub();
+    std::shared_ptr<tinykvpb::TinyKv::Stub> stub = Stub();
     if (stub == nullptr) return false;
     const std::string& data = msg.message().snapshot().data();
     grpc::ClientContext ctx;
@@ -257,7 +264,7 @@ class GrpcTransport::Connection {
   raftstore::Store* const store_;
 
   std::mutex stub_mu_;
-  std::unique_ptr<tinykvpb::TinyKv::Stub> stub_;
+  std::shared_ptr<tinykvpb::TinyKv::Stub> stub_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,12 +1,16 @@
 #include "ctl.h"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "client/raw_client.h"
 #include "client/store_client.h"
 #include "common/bytes.h"
 
@@ -17,16 +21,115 @@ using nlohmann::json;
 
 struct Options {
   std::string addr = "127.0.0.1:20160";
+  std::string scheduler;
   bool json = false;
   bool hex = false;
   double timeout_s = 10;
   // Command arguments.
   std::string cf = "default";
   std::string key;
+  std::string end;
   std::string value;
   std::string value_file;
   uint32_t limit = 100;
+  uint64_t region_id = 0;
+  uint64_t store_id = 0;
+  int region_limit = 1000;
 };
+
+// Where raw commands go: one store, or a cluster through its scheduler.
+class RawBackend {
+ public:
+  virtual ~RawBackend() = default;
+  virtual Result<std::optional<std::string>> Get(const std::string& cf, const std::string& key) = 0;
+  virtual Status Put(const std::string& cf, const std::string& key, const std::string& value) = 0;
+  virtual Status Delete(const std::string& cf, const std::string& key) = 0;
+  virtual Result<std::vector<client::KvPair>> Scan(const std::string& cf, const std::string& start,
+                                                   const std::string& end, uint32_t limit) = 0;
+};
+
+class StoreBackend final : public RawBackend {
+ public:
+  StoreBackend(const std::string& addr, std::chrono::milliseconds timeout)
+      : client_(addr, client::StoreClientOptions{.timeout = timeout}) {}
+  Result<std::optional<std::string>> Get(const std::string& cf, const std::string& key) override {
+    return client_.RawGet(cf, key);
+  }
+  Status Put(const std::string& cf, const std::string& key, const std::string& value) override {
+    return client_.RawPut(cf, key, value);
+  }
+  Status Delete(const std::string& cf, const std::string& key) override {
+    return client_.RawDelete(cf, key);
+  }
+  Result<std::vector<client::KvPair>> Scan(const std::string& cf, const std::string& start,
+                                           const std::string& end, uint32_t limit) override {
+    TKV_ASSIGN_OR_RETURN(auto kvs, client_.RawScan(cf, start, limit));
+    if (!end.empty()) {
+      std::erase_if(kvs, [&](const client::KvPair& kv) { return kv.key >= end; });
+    }
+    return kvs;
+  }
+
+ private:
+  client::StoreClient client_;
+};
+
+class ClusterBackend final : public RawBackend {
+ public:
+  explicit ClusterBackend(client::RawClient& c) : c_(c) {}
+  Result<std::optional<std::string>> Get(const std::string& cf, const std::string& key) override {
+    return c_.Get(key, cf);
+  }
+  Status Put(const std::string& cf, const std::string& key, const std::string& value) override {
+    return c_.Put(key, value, cf);
+  }
+  Status Delete(const std::string& cf, const std::string& key) override { return c_.Delete(key, cf); }
+  Result<std::vector<client::KvPair>> Scan(const std::string& cf, const std::string& start,
+                                           const std::string& end, uint32_t limit) override {
+    return c_.Scan(start, end, limit, cf);
+  }
+
+ private:
+  client::RawClient& c_;
+};
+
+// A table for people: columns padded to their widest cell.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print(std::ostream& out) const {
+    std::vector<size_t> width;
+    for (const auto& r : rows_) {
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (width.size() <= i) width.push_back(0);
+        width[i] = std::max(width[i], r[i].size());
+      }
+    }
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i) {
+        line += r[i];
+        if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      }
+      out << line << "\n";
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string HumanBytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
 
 class Command {
  public:
@@ -57,16 +160,44 @@ class Command {
     return kExitOk;
   }
 
-  client::StoreClient Client() const {
-    client::StoreClientOptions co;
-    co.timeout = std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_s * 1000));
-    return client::StoreClient(o_.addr, co);
+  std::chrono::milliseconds Timeout() const {
+    return std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_s * 1000));
   }
+
+  // The cluster client (--scheduler).
+  Result<client::RawClient*> Cluster() {
+    if (o_.scheduler.empty()) {
+      return Status::InvalidArgument("this command needs --scheduler HOST:PORT (a cluster)");
+    }
+    if (!cluster_) {
+      client::RawClientOptions opts;
+      opts.timeout = Timeout();
+      opts.scheduler.timeout = Timeout();
+      TKV_ASSIGN_OR_RETURN(cluster_, client::RawClient::Connect(o_.scheduler, opts));
+    }
+    return cluster_.get();
+  }
+
+  Result<RawBackend*> Backend() {
+    if (!backend_) {
+      if (!o_.scheduler.empty()) {
+        TKV_ASSIGN_OR_RETURN(auto* c, Cluster());
+        backend_ = std::make_unique<ClusterBackend>(*c);
+      } else {
+        backend_ = std::make_unique<StoreBackend>(o_.addr, Timeout());
+      }
+    }
+    return backend_.get();
+  }
+
+  // ---- raw ----
 
   int Get() {
     auto key = Decode(o_.key, "KEY");
     if (!key.ok()) return Error(key.status());
-    auto v = Client().RawGet(o_.cf, *key);
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    auto v = (*b)->Get(o_.cf, *key);
     if (!v.ok()) return Error(v.status());
     if (!v->has_value()) {
       if (o_.json) out_ << json{{"key", Encode(*key)}, {"found", false}}.dump() << "\n";
@@ -98,21 +229,29 @@ class Command {
       if (!decoded.ok()) return Error(decoded.status());
       value = std::move(decoded).value();
     }
-    Status s = Client().RawPut(o_.cf, *key, value);
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    Status s = (*b)->Put(o_.cf, *key, value);
     return s.ok() ? Ok() : Error(s);
   }
 
   int Delete() {
     auto key = Decode(o_.key, "KEY");
     if (!key.ok()) return Error(key.status());
-    Status s = Client().RawDelete(o_.cf, *key);
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    Status s = (*b)->Delete(o_.cf, *key);
     return s.ok() ? Ok() : Error(s);
   }
 
   int Scan() {
     auto start = Decode(o_.key, "START");
     if (!start.ok()) return Error(start.status());
-    auto kvs = Client().RawScan(o_.cf, *start, o_.limit);
+    auto end = Decode(o_.end, "--end");
+    if (!end.ok()) return Error(end.status());
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    auto kvs = (*b)->Scan(o_.cf, *start, *end, o_.limit);
     if (!kvs.ok()) return Error(kvs.status());
     if (o_.json) {
       json arr = json::array();
@@ -126,9 +265,201 @@ class Command {
   }
 
   int Health() {
-    Status s = Client().Health();
+    client::StoreClient c(o_.addr, client::StoreClientOptions{.timeout = Timeout()});
+    Status s = c.Health();
     if (!s.ok()) return Error(s);
     out_ << (o_.json ? json{{"status", "SERVING"}}.dump() : std::string("SERVING")) << "\n";
+    return kExitOk;
+  }
+
+  // ---- cluster ----
+
+  json RegionJson(const metapb::Region& r, const metapb::Peer& leader) const {
+    json peers = json::array();
+    for (const auto& p : r.peers()) peers.push_back({{"id", p.id()}, {"store_id", p.store_id()}});
+    return json{{"id", r.id()},
+                {"start_key", Encode(r.start_key())},
+                {"end_key", Encode(r.end_key())},
+                {"conf_ver", r.region_epoch().conf_ver()},
+                {"version", r.region_epoch().version()},
+                {"peers", peers},
+                {"leader_store_id", leader.store_id()}};
+  }
+
+  // Stores of a region's peers, the leader's marked with '*'.
+  static std::string PeerList(const metapb::Region& r, const metapb::Peer& leader) {
+    std::string out;
+    for (const auto& p : r.peers()) {
+      if (!out.empty()) out += ",";
+      out += std::to_string(p.store_id());
+      if (p.id() == leader.id()) out += "*";
+    }
+    return out;
+  }
+
+  std::string Range(const metapb::Region& r) const {
+    return fmt::format("[{}, {})", r.start_key().empty() ? "-inf" : Encode(r.start_key()),
+                       r.end_key().empty() ? "+inf" : Encode(r.end_key()));
+  }
+
+  int ClusterStatus() {
+    auto c = Cluster();
+    if (!c.ok()) return Error(c.status());
+    auto st = (*c)->scheduler().GetClusterStatus(o_.region_limit);
+    if (!st.ok()) return Error(st.status());
+    if (o_.json) {
+      json stores = json::array();
+      for (const auto& s : st->stores()) {
+        stores.push_back({{"id", s.store().id()},
+                          {"address", s.store().address()},
+                          {"state", metapb::StoreState_Name(s.store().state())},
+                          {"down", s.down()},
+                          {"disconnected", s.disconnected()},
+                          {"capacity", s.stats().capacity()},
+                          {"available", s.stats().available()},
+                          {"region_count", s.region_count()},
+                          {"leader_count", s.leader_count()},
+                          {"region_size", s.region_size()},
+                          {"last_heartbeat_age_ms", s.last_heartbeat_age_ms()}});
+      }
+      json regions = json::array();
+      for (const auto& r : st->regions()) {
+        json j = RegionJson(r.region(), r.leader());
+        j["approximate_size"] = r.approximate_size();
+        json pending = json::array();
+        for (const auto& p : r.pending_peers()) pending.push_back(p.id());
+        j["pending_peers"] = pending;
+        j["operator"] = r.operator_desc();
+        regions.push_back(j);
+      }
+      out_ << json{{"cluster_id", (*c)->scheduler().cluster_id()},
+                   {"max_replicas", st->cluster().max_peer_count()},
+                   {"stores", stores},
+                   {"region_count", st->region_count()},
+                   {"regions", regions}}
+                  .dump()
+           << "\n";
+      return kExitOk;
+    }
+    out_ << fmt::format("cluster {}  scheduler {}  max-replicas {}\n\n",
+                        (*c)->scheduler().cluster_id(), o_.scheduler,
+                        st->cluster().max_peer_count());
+    Table stores({"STORE", "ADDRESS", "STATE", "CAPACITY", "AVAILABLE", "REGIONS", "LEADERS",
+                  "REGION SIZE", "LAST HEARTBEAT"});
+    for (const auto& s : st->stores()) {
+      std::string state = metapb::StoreState_Name(s.store().state());
+      if (s.store().state() == metapb::Up && s.down()) state = "Down";
+      else if (s.store().state() == metapb::Up && s.disconnected()) state = "Disconnected";
+      stores.Add({std::to_string(s.store().id()), s.store().address(), state,
+                  HumanBytes(s.stats().capacity()), HumanBytes(s.stats().available()),
+                  std::to_string(s.region_count()), std::to_string(s.leader_count()),
+                  HumanBytes(s.region_size()),
+                  s.last_heartbeat_age_ms() == 0
+                      ? "-"
+                      : fmt::format("{:.1f}s ago", s.last_heartbeat_age_ms() / 1000.0)});
+    }
+    stores.Print(out_);
+    out_ << fmt::format("\n{} regions{}\n", st->region_count(),
+                        st->regions_size() < static_cast<int>(st->region_count())
+                            ? fmt::format(" (first {} shown)", st->regions_size())
+                            : "");
+    Table regions({"REGION", "RANGE", "EPOCH", "STORES (*leader)", "SIZE", "OPERATOR"});
+    for (const auto& r : st->regions()) {
+      const auto& e = r.region().region_epoch();
+      regions.Add({std::to_string(r.region().id()), Range(r.region()),
+                   fmt::format("{}/{}", e.conf_ver(), e.version()),
+                   PeerList(r.region(), r.leader()), HumanBytes(r.approximate_size()),
+                   r.operator_desc().empty() ? "-" : r.operator_desc()});
+    }
+    regions.Print(out_);
+    return kExitOk;
+  }
+
+  int Region() {
+    auto c = Cluster();
+    if (!c.ok()) return Error(c.status());
+    Result<std::optional<client::RegionRoute>> route = Status::Internal("unset");
+    if (o_.region_id != 0) {
+      route = (*c)->scheduler().GetRegionById(o_.region_id);
+    } else {
+      auto key = Decode(o_.key, "KEY");
+      if (!key.ok()) return Error(key.status());
+      route = (*c)->scheduler().GetRegion(*key);
+    }
+    if (!route.ok()) return Error(route.status());
+    if (!route->has_value()) return Error(Status::NotFound("no region found"));
+    const auto& [region, leader] = **route;
+    if (o_.json) {
+      out_ << RegionJson(region, leader).dump() << "\n";
+      return kExitOk;
+    }
+    out_ << fmt::format("region {}  range {}  epoch {}/{}  stores {}  leader on store {}\n",
+                        region.id(), Range(region), region.region_epoch().conf_ver(),
+                        region.region_epoch().version(), PeerList(region, leader),
+                        leader.store_id() == 0 ? "?" : std::to_string(leader.store_id()));
+    return kExitOk;
+  }
+
+  int AddOperator(const std::string& kind) {
+    auto c = Cluster();
+    if (!c.ok()) return Error(c.status());
+    schedulerpb::AddOperatorRequest req;
+    req.set_region_id(o_.region_id);
+    if (kind == "add-peer") {
+      req.set_add_peer_store_id(o_.store_id);
+    } else if (kind == "remove-peer") {
+      req.set_remove_peer_store_id(o_.store_id);
+    } else if (kind == "transfer-leader") {
+      req.set_transfer_leader_store_id(o_.store_id);
+    } else {
+      auto* split = req.mutable_split();
+      if (!o_.key.empty()) {
+        auto key = Decode(o_.key, "KEY");
+        if (!key.ok()) return Error(key.status());
+        split->add_keys(*key);
+      }
+    }
+    auto desc = (*c)->scheduler().AddOperator(req);
+    if (!desc.ok()) return Error(desc.status());
+    if (o_.json) {
+      out_ << json{{"ok", true}, {"operator", *desc}}.dump() << "\n";
+    } else {
+      out_ << "started: " << *desc << "\n";
+    }
+    return kExitOk;
+  }
+
+  int ShowOperator() {
+    auto c = Cluster();
+    if (!c.ok()) return Error(c.status());
+    auto op = (*c)->scheduler().GetOperator(o_.region_id);
+    if (!op.ok()) return Error(op.status());
+    std::string status = schedulerpb::OperatorStatus_Name(op->status());
+    if (o_.json) {
+      out_ << json{{"region_id", op->region_id()}, {"desc", op->desc()}, {"kind", op->kind()},
+                   {"status", status}}
+                  .dump()
+           << "\n";
+    } else {
+      out_ << fmt::format("region {}: {} ({})\n", op->region_id(), op->desc(), status);
+    }
+    return kExitOk;
+  }
+
+  int DeleteStore() {
+    auto c = Cluster();
+    if (!c.ok()) return Error(c.status());
+    auto s = (*c)->scheduler().RemoveStore(o_.store_id);
+    if (!s.ok()) return Error(s.status());
+    if (o_.json) {
+      out_ << json{{"ok", true}, {"store_id", s->id()}, {"state", metapb::StoreState_Name(s->state())}}
+                  .dump()
+           << "\n";
+    } else {
+      out_ << fmt::format(
+          "store {} is {}: its replicas move to other stores; then it becomes a Tombstone\n",
+          s->id(), metapb::StoreState_Name(s->state()));
+    }
     return kExitOk;
   }
 
@@ -146,6 +477,8 @@ class Command {
   const Options& o_;
   std::ostream& out_;
   std::ostream& err_;
+  std::unique_ptr<client::RawClient> cluster_;
+  std::unique_ptr<RawBackend> backend_;
 };
 
 }  // namespace
@@ -154,12 +487,15 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   Options o;
   CLI::App app{"tinykv-ctl: the TinyKV command-line client", "tinykv-ctl"};
   app.set_help_all_flag("--help-all", "help for every command");
-  app.add_option("--addr", o.addr, "store address HOST:PORT")
+  app.add_option("--scheduler", o.scheduler,
+                 "a cluster's scheduler HOST:PORT (raw commands are routed by key)")
+      ->envname("TINYKV_SCHEDULER");
+  app.add_option("--addr", o.addr, "one store's address HOST:PORT (a standalone server)")
       ->envname("TINYKV_ADDR")
       ->capture_default_str();
   app.add_flag("--json", o.json, "machine-readable output");
   app.add_flag("--hex", o.hex, "keys and values in hex, in arguments and output");
-  app.add_option("--timeout", o.timeout_s, "seconds to wait for each call")
+  app.add_option("--timeout", o.timeout_s, "seconds to wait for each command, retries included")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.require_subcommand(1);
@@ -184,9 +520,42 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   CLI::App* scan =
       raw->add_subcommand("scan", "print up to --limit pairs from START on, in key order");
   scan->add_option("START", o.key, "first key (\"\" for the beginning)")->required();
+  scan->add_option("--end", o.end, "stop before this key (default: no end)");
   scan->add_option("--limit", o.limit, "most pairs to print")->capture_default_str();
   add_cf(scan);
-  CLI::App* health = app.add_subcommand("health", "check that the store serves");
+  CLI::App* health = app.add_subcommand("health", "check that the store at --addr serves");
+
+  CLI::App* cluster = app.add_subcommand("cluster", "stores and regions of the cluster");
+  cluster->add_option("--regions", o.region_limit, "most regions to list (0: all)")
+      ->capture_default_str();
+  CLI::App* region = app.add_subcommand("region", "the region holding KEY (or --id)");
+  region->add_option("KEY", o.key, "a key");
+  region->add_option("--id", o.region_id, "a region id instead of a key");
+
+  CLI::App* op = app.add_subcommand("operator", "ask the scheduler to change a region");
+  op->require_subcommand(1);
+  std::string op_kind;
+  for (const char* kind : {"add-peer", "remove-peer", "transfer-leader"}) {
+    std::string help = std::string(kind) == "add-peer"          ? "add a replica on STORE"
+                       : std::string(kind) == "remove-peer"     ? "remove the replica on STORE"
+                                                                : "move the leadership to STORE";
+    CLI::App* c = op->add_subcommand(kind, help);
+    c->add_option("REGION", o.region_id, "region id")->required();
+    c->add_option("STORE", o.store_id, "store id")->required();
+    c->callback([&op_kind, kind] { op_kind = kind; });
+  }
+  CLI::App* split = op->add_subcommand("split", "split REGION at KEY (default: about the middle)");
+  split->add_option("REGION", o.region_id, "region id")->required();
+  split->add_option("KEY", o.key, "the first key of the new right half");
+  split->callback([&op_kind] { op_kind = "split"; });
+  CLI::App* show = op->add_subcommand("show", "the running (or last) operator of REGION");
+  show->add_option("REGION", o.region_id, "region id")->required();
+
+  CLI::App* store = app.add_subcommand("store", "store administration");
+  store->require_subcommand(1);
+  CLI::App* store_delete = store->add_subcommand(
+      "delete", "decommission store ID: its replicas move away, then it is a tombstone");
+  store_delete->add_option("ID", o.store_id, "store id")->required();
 
   try {
     app.parse(argc, argv);
@@ -201,6 +570,16 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   if (*del) return cmd.Delete();
   if (*scan) return cmd.Scan();
   if (*health) return cmd.Health();
+  if (*cluster) return cmd.ClusterStatus();
+  if (*region) {
+    if (o.key.empty() && o.region_id == 0) {
+      return cmd.Error(Status::InvalidArgument("give KEY or --id"));
+    }
+    return cmd.Region();
+  }
+  if (*show) return cmd.ShowOperator();
+  if (!op_kind.empty()) return cmd.AddOperator(op_kind);
+  if (*store_delete) return cmd.DeleteStore();
   return kExitError;  // unreachable: CLI11 requires a subcommand
 }
 

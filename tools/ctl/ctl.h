@@ -1,17 +1,28 @@
 // tinykv-ctl: the command-line client. RunCtl is the whole program, with its
 // output streams injected so that tests can run it in-process.
 //
-//   tinykv-ctl [--addr HOST:PORT] [--json] [--hex] [--timeout SECONDS] <command>
-//     raw get KEY [--cf CF]            prints the value alone
-//     raw put KEY VALUE [--cf CF]      or: raw put KEY --value-file PATH|-
+//   tinykv-ctl [--scheduler HOST:PORT | --addr HOST:PORT] [--json] [--hex]
+//              [--timeout SECONDS] <command>
+//     raw get KEY [--cf CF]                  prints the value alone
+//     raw put KEY VALUE [--cf CF]            or: raw put KEY --value-file PATH|-
 //     raw delete KEY [--cf CF]
-//     raw scan START [--limit N] [--cf CF]   prints KEY<TAB>VALUE lines
-//     health                           SERVING, or an error
+//     raw scan START [--end END] [--limit N] [--cf CF]   prints KEY<TAB>VALUE lines
+//     health                                 SERVING, or an error (one store, --addr)
+//   with --scheduler (a cluster):
+//     cluster [--regions N]                  stores and regions at a glance
+//     region KEY | region --id ID            the region holding KEY
+//     operator add-peer REGION STORE | remove-peer REGION STORE |
+//              transfer-leader REGION STORE | split REGION [KEY] | show REGION
+//     store delete ID                        drain the store, then it is a tombstone
 //
-// Keys and values are written escaped on the command line and printed escaped
-// ("\x00", "\\", "\n"; plain text is unchanged), or in hex with --hex.
-// Exit status: 0 success, 1 `raw get` found nothing, 2 any error (one line on
-// stderr; with --json also {"error": ...} on stdout).
+// With --scheduler, raw commands go to the leader of the key's region (found
+// through the scheduler); with --addr, to that one store (a standalone
+// server). Keys and values are written escaped on the command line and
+// printed escaped ("\x00", "\\", "\n"; plain text is unchanged), or in hex
+// with --hex. Exit status: 0 success, 1 `raw get` found nothing, 2 any error
+// (one line on stderr; with --json also {"error": ...} on stdout). A write
+// whose outcome is unknown (it may or may not have applied) is an error with
+// code DeadlineExceeded.
 #pragma once
 
 #include <ostream>

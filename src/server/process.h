@@ -1,0 +1,68 @@
+// What the tinykv-server and tinykv-scheduler processes share around their
+// servers: signal handling and the --addr-file.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/status.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace tinykv::server {
+
+// Blocks SIGINT and SIGTERM in the calling thread and every thread it
+// starts afterwards (call first in main, before any thread exists).
+void BlockShutdownSignals();
+// Waits for SIGINT or SIGTERM; returns its name. A second signal afterwards
+// exits the process at once (exit status 128 + signal).
+std::string WaitForShutdownSignal();
+
+// Writes `text` to `path` so that readers never see a partial file.
+Status WriteFileAtomically(const std::string& path, const std::string& text);
+
+// Applies the logging options and blocks the shutdown signals (call before
+// any thread starts). Errors: bad level or unwritable log file.
+Status SetUpProcess(const std::string& log_level, const std::string& log_file);
+
+// The tail of a server's main(): writes the address file (if any), waits
+// for SIGINT/SIGTERM, shuts the server down. Returns the exit status: 0, or
+// 1 if the address file could not be written.
+template <typename ServerT>
+int ServeUntilSignal(ServerT& server, const std::string& addr_file, const char* program) {
+  if (!addr_file.empty()) {
+    if (Status s = WriteFileAtomically(addr_file, server.address()); !s.ok()) {
+      server.Shutdown();
+      spdlog::error("{}", s.ToString());
+      std::fprintf(stderr, "%s: %s\n", program, s.ToString().c_str());
+      return 1;
+    }
+  }
+  std::string sig = WaitForShutdownSignal();
+  spdlog::info("signal received signal={}", sig);
+  server.Shutdown();
+  if (!addr_file.empty()) std::remove(addr_file.c_str());
+  spdlog::shutdown();
+  return 0;
+}
+
+struct GrpcServerOptions {
+  std::string addr;  // HOST:PORT; port 0 picks a free one
+  size_t max_message_size = 16u << 20;
+  std::vector<grpc::Service*> services;
+};
+// Starts a gRPC server with health checking and reflection, bound
+// exclusively. Returns it and the address actually listened on.
+// Errors: kIOError when the address cannot be bound.
+Result<std::pair<std::unique_ptr<grpc::Server>, std::string>> StartGrpcServer(
+    const GrpcServerOptions& options);
+
+}  // namespace tinykv::server
