@@ -1,110 +1,237 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and starts TinyKV on this machine.
+# Installs what is missing, builds, and starts a local TinyKV cluster.
 #
-#   ./run.sh                      a standalone server on 127.0.0.1:20160, data in ./data/standalone,
-#                                 until Ctrl-C
-#   ./run.sh --demo               the same, runs a short workload against it, then stops
-#   ./run.sh --addr HOST:PORT     another address
-#   ./run.sh --data-dir DIR       another data folder
+#   ./run.sh                  tinykv-scheduler + 3 tinykv-server stores on loopback, data in
+#                             ./data/cluster, until Ctrl-C
+#   ./run.sh --stores N       N stores instead of 3
+#   ./run.sh --demo           starts the cluster with small regions, writes and reads 10,000
+#                             keys (enough to split regions), prints the region map, stops
+#   ./run.sh --standalone     one standalone server (no replication) on 127.0.0.1:20160
+#   ./run.sh --data-dir DIR   another data folder (kept between runs: the cluster restarts
+#                             with its data; delete the folder for a new cluster)
+#   ./run.sh --port P         the scheduler on P, stores on P+1, P+2, ... (default 2379 and
+#                             20161, 20162, ...)
 #
-# Logs go to <data-dir>/tinykv-server.log. (A replicated local cluster comes
-# with the scheduler; until then this runs one standalone node.)
+# Logs go to <data-dir>/*.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 
-addr=127.0.0.1:20160
-data_dir=data/standalone
+stores=3
 demo=0
+standalone=0
+data_dir=""
+port=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --addr) addr="$2"; shift 2 ;;
-    --data-dir) data_dir="$2"; shift 2 ;;
+    --stores) stores="$2"; shift 2 ;;
     --demo) demo=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --standalone) standalone=1; shift ;;
+    --data-dir) data_dir="$2"; shift 2 ;;
+    --port) port="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see ./run.sh --help)" >&2; exit 2 ;;
   esac
 done
+case "$stores" in ''|*[!0-9]*) echo "run.sh: --stores needs a number" >&2; exit 2 ;; esac
+[ "$stores" -ge 1 ] || { echo "run.sh: --stores must be at least 1" >&2; exit 2; }
 
 scripts/install-deps.sh
 echo "==> building (release)"
 cmake --preset release >/dev/null
-cmake --build --preset release --target tinykv-server tinykv-ctl | grep -v '^\[' || true
+cmake --build --preset release --target tinykv-server tinykv-scheduler tinykv-ctl | grep -v '^\[' || true
 bin="$root/build/release"
 server_bin="$bin/src/server/tinykv-server"
+scheduler_bin="$bin/src/server/tinykv-scheduler"
 ctl_bin="$bin/tools/ctl/tinykv-ctl"
-[ -x "$server_bin" ] && [ -x "$ctl_bin" ] || { echo "run.sh: build failed" >&2; exit 1; }
-
-mkdir -p "$data_dir"
-log="$data_dir/tinykv-server.log"
-addr_file="$data_dir/server.addr"
-rm -f "$addr_file"
-# In its own session, so that Ctrl-C reaches only this script, which then
-# stops the server with one SIGTERM (a second signal would skip the clean shutdown).
-setsid "$server_bin" --standalone --addr "$addr" --data-dir "$data_dir" --addr-file "$addr_file" \
-  --log-file "$log" &
-server_pid=$!
-
-stop_server() {
-  if kill -0 "$server_pid" 2>/dev/null; then
-    echo "==> stopping tinykv-server (pid $server_pid)"
-    kill -TERM "$server_pid"
-    wait "$server_pid" || true
-  fi
-}
-trap 'stop_server; exit 0' INT TERM
-trap 'stop_server' EXIT
-
-# Wait until the server answers its health check (or gives up).
-ctl() { "$ctl_bin" --addr "$addr" "$@"; }
-for _ in $(seq 1 300); do
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    wait "$server_pid" || true
-    echo "run.sh: tinykv-server did not start; last lines of $log:" >&2
-    tail -n 5 "$log" >&2 || true
-    trap - EXIT
-    exit 1
-  fi
-  if [ -s "$addr_file" ] && ctl health >/dev/null 2>&1; then break; fi
-  sleep 0.1
+for b in "$server_bin" "$scheduler_bin" "$ctl_bin"; do
+  [ -x "$b" ] || { echo "run.sh: build failed ($b missing)" >&2; exit 1; }
 done
-ctl health >/dev/null || { echo "run.sh: tinykv-server is not answering" >&2; exit 1; }
 
-cat <<INFO
+pids=()
+names=()
+# Each process in its own session, so that Ctrl-C reaches only this script,
+# which then stops the stores and the scheduler with one SIGTERM each.
+start() {  # start NAME LOG COMMAND...
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" --log-file "$log" >>"$log.stderr" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+stop_all() {
+  local i
+  # Stores first (they report to the scheduler while they stop), then the scheduler.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "==> stopping ${names[$i]} (pid ${pids[$i]})"
+      kill -TERM "${pids[$i]}" 2>/dev/null || true
+      wait "${pids[$i]}" 2>/dev/null || true
+    fi
+  done
+  pids=()
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
 
-TinyKV is running (standalone, one node)
+# A process that exited: say so, with the end of its log.
+check_alive() {
+  local i
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "run.sh: ${names[$i]} exited; the end of its log:" >&2
+      tail -n 5 "${logs[$i]}" "${logs[$i]}.stderr" 2>/dev/null >&2 || true
+      exit 1
+    fi
+  done
+}
+
+if [ "$standalone" = 1 ]; then
+  data_dir=${data_dir:-data/standalone}
+  addr=127.0.0.1:${port:-20160}
+  mkdir -p "$data_dir"
+  logs=("$data_dir/tinykv-server.log")
+  start tinykv-server "${logs[0]}" "$server_bin" --standalone --addr "$addr" --data-dir "$data_dir"
+  ctl() { "$ctl_bin" --addr "$addr" "$@"; }
+  for _ in $(seq 1 300); do
+    check_alive
+    if ctl health >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  ctl health >/dev/null || { echo "run.sh: tinykv-server is not answering" >&2; exit 1; }
+  cat <<INFO
+
+TinyKV is running (standalone, one node, no replication)
   store address : $addr
   data          : $data_dir
-  log           : $log
+  log           : ${logs[0]}
 
-Try it (tinykv-ctl is $ctl_bin):
+Try it:
   $ctl_bin --addr $addr raw put hello world
   $ctl_bin --addr $addr raw get hello
   $ctl_bin --addr $addr raw scan "" --limit 10
 
+Press Ctrl-C to stop.
+INFO
+  wait "${pids[0]}" || true
+  exit 0
+fi
+
+# ---- A local cluster ----
+data_dir=${data_dir:-data/cluster}
+[ "$demo" = 1 ] && [ -z "${DEMO_KEEP_DATA:-}" ] && data_dir="${data_dir%/}-demo"
+if [ -n "$port" ]; then
+  sched_port=$port
+  store_base=$((port + 1))
+else
+  sched_port=2379
+  store_base=20161
+fi
+scheduler_addr=127.0.0.1:$sched_port
+mkdir -p "$data_dir"
+
+store_config="$data_dir/store.toml"
+if [ "$demo" = 1 ]; then
+  # A fresh cluster with small regions, so that 10,000 keys split it.
+  rm -rf "$data_dir"/scheduler "$data_dir"/store*
+  cat >"$store_config" <<'TOML'
+# Written by ./run.sh --demo: small regions and quick reports, to show splits.
+[server]
+store-heartbeat-interval = "1s"
+[raftstore]
+region-max-size = "256KiB"
+region-split-size = "192KiB"
+split-region-check-tick-interval = "1s"
+region-heartbeat-interval = "2s"
+TOML
+else
+  cat >"$store_config" <<'TOML'
+# Written by ./run.sh: the defaults (config/tinykv.toml lists every key).
+[server]
+TOML
+fi
+
+logs=("$data_dir/scheduler.log")
+start tinykv-scheduler "${logs[0]}" "$scheduler_bin" --addr "$scheduler_addr" \
+  --data-dir "$data_dir/scheduler"
+for i in $(seq 1 "$stores"); do
+  addr=127.0.0.1:$((store_base + i - 1))
+  logs+=("$data_dir/store$i.log")
+  start "tinykv-server (store $i)" "$data_dir/store$i.log" "$server_bin" --config "$store_config" \
+    --scheduler "$scheduler_addr" --addr "$addr" --data-dir "$data_dir/store$i"
+done
+
+ctl() { "$ctl_bin" --scheduler "$scheduler_addr" "$@"; }
+echo "==> waiting for the cluster (scheduler $scheduler_addr, $stores stores)"
+ready=0
+for _ in $(seq 1 60); do
+  check_alive
+  if ctl --timeout 2 wait --stores "$stores" --for 5 \
+      2> >(grep --line-buffered -v '^tinykv-ctl: DeadlineExceeded' | sed 's/^/    /' >&2) >/dev/null; then
+    ready=1
+    break
+  fi
+done
+[ "$ready" = 1 ] || { echo "run.sh: the cluster did not become ready; see $data_dir/*.log" >&2; exit 1; }
+
+store_list=""
+for i in $(seq 1 "$stores"); do store_list+="127.0.0.1:$((store_base + i - 1)) "; done
+cat <<INFO
+
+TinyKV is running: a scheduler and $stores stores on this machine
+  scheduler : $scheduler_addr
+  stores    : $store_list
+  data      : $data_dir  (logs: $data_dir/*.log)
+
+Try it from another terminal:
+  $ctl_bin --scheduler $scheduler_addr raw put hello world
+  $ctl_bin --scheduler $scheduler_addr raw get hello
+  $ctl_bin --scheduler $scheduler_addr cluster
+
 INFO
 
 if [ "$demo" = 1 ]; then
-  echo "==> demo: writing, reading, scanning and deleting through tinykv-ctl"
-  for i in $(seq -w 1 20); do ctl raw put "demo/key$i" "value $i" >/dev/null; done
-  echo "wrote 20 keys under demo/"
-  echo "get demo/key07 -> $(ctl raw get demo/key07)"
-  echo "scan from demo/key18:"
-  ctl raw scan demo/key18 --limit 5 | sed 's/^/  /'
-  ctl raw delete demo/key07 >/dev/null
-  if ctl raw get demo/key07 >/dev/null 2>&1; then
-    echo "run.sh: demo/key07 still there after delete" >&2; exit 1
+  n=10000
+  echo "==> demo: writing $n keys of ~100 bytes"
+  start_s=$(date +%s.%N)
+  seq -f "%06g" 1 "$n" | awk '{ printf "demo/key%s\tvalue %s %s\n", $1, $1, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" }' \
+    | ctl --timeout 60 raw batch-put
+  echo "    done in $(awk -v s="$start_s" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+  echo "==> demo: waiting for regions to split"
+  prev=0
+  stable=0
+  for _ in $(seq 1 60); do
+    regions=$(ctl --json cluster | grep -o '"region_count":[0-9]*' | head -1 | cut -d: -f2)
+    regions=${regions:-1}
+    if [ "$regions" -gt 1 ] && [ "$regions" = "$prev" ]; then
+      stable=$((stable + 1))
+      [ "$stable" -ge 4 ] && break
+    else
+      stable=0
+    fi
+    prev=$regions
+    sleep 0.5
+  done
+  echo "    $regions regions"
+  echo "==> demo: reading every key back"
+  got=$(seq -f "demo/key%06g" 1 "$n" | ctl --timeout 60 raw batch-get | wc -l)
+  if [ "$got" != "$n" ]; then
+    echo "run.sh: read back $got of $n keys" >&2
+    exit 1
   fi
-  echo "deleted demo/key07 (get now exits 1: not found)"
-  ctl raw put 'binary\x00key' '\xff' >/dev/null
-  echo "binary key -> $(ctl raw get 'binary\x00key') (escaped), $(ctl --hex raw get 62696e617279006b6579) (hex)"
+  echo "    read back all $n keys"
+  echo "    get demo/key004242 -> $(ctl raw get demo/key004242 | cut -c1-40)..."
+  echo "    scan from demo/key009998:"
+  ctl raw scan demo/key009998 --limit 3 | cut -c1-60 | sed 's/^/      /'
+  echo
+  ctl cluster
+  echo
   echo "==> demo done"
   exit 0
 fi
 
 echo "Press Ctrl-C to stop."
-wait "$server_pid"
-status=$?
-trap - EXIT
-echo "run.sh: tinykv-server exited with status $status" >&2
-exit "$status"
+while true; do
+  check_alive
+  sleep 1
+done

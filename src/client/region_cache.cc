@@ -95,8 +95,8 @@ void RegionCache::UpdateLeader(uint64_t region_id, const metapb::Peer& leader) {
     }
   }
   // A leader we do not know as a member: the cached region is old.
-  start_of_.erase(region_id);
   by_start_.erase(it->second);
+  start_of_.erase(it);
 }
 
 void RegionCache::ForgetLeader(uint64_t region_id, const metapb::Peer& failed) {

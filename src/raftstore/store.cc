@@ -681,6 +681,16 @@ Peer* Store::MaybeCreatePeer(const raft_serverpb::RaftMessage& msg) {
       return nullptr;  // responses and the rest never create a replica
   }
   if (IsForDestroyedReplica(msg)) return nullptr;
+  // The apply side may have written the region's state already: a split
+  // that creates it here is applied, and its result is on its way to this
+  // thread. The message is dropped; the sender will retry.
+  auto state = ReadMeta<raft_serverpb::RegionLocalState>(engine_,
+                                                          keys::RegionStateKey(msg.region_id()));
+  if (state.ok() && state->has_value() && (*state)->state() == raft_serverpb::Normal) {
+    logger_->debug("region {}: a message for it arrived before its split was handled here",
+                   msg.region_id());
+    return nullptr;
+  }
   metapb::Region region;
   region.set_id(msg.region_id());
   auto peer = AddPeer(region, msg.to_peer());
@@ -890,6 +900,9 @@ void Store::HandleApplyResult(ApplyResult& res) {
       peer->splitting = false;
       peer->heartbeat_due = true;
       peer->approximate_size /= 2;
+      // Both halves are checked again at the next split tick: a region that
+      // grew far past the limit splits once per check until it fits.
+      peer->size_diff = std::max<uint64_t>(peer->size_diff, 1);
       status_dirty_ = true;
       if (sp->right_created) CreateSplitPeer(*peer, sp->right);
     }
@@ -903,8 +916,28 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
             deps_.store_id);
   if (Peer* existing = FindPeer(right.id())) {
     // An uninitialized replica created by the new region's own messages: the
-    // split's state (which kept its vote) takes over.
+    // split's state takes over, keeping the replica's vote. The apply side
+    // kept the vote it found when it applied the split, but the replica may
+    // have voted (and persisted a raft state without the split's log) since:
+    // write the split's initial log position with the latest vote.
     TKV_CHECK(!existing->IsInitialized(), "region {} already initialized here", right.id());
+    const eraftpb::HardState& voted = existing->storage().raft_state().hard_state();
+    auto current = ReadMeta<raft_serverpb::RaftLocalState>(engine_, keys::RaftStateKey(right.id()));
+    TKV_CHECK(current.ok(), "region {}: {}", right.id(), current.status().ToString());
+    if (!current->has_value() || (*current)->last_index() < kRaftInitLogIndex ||
+        (*current)->hard_state().term() < voted.term()) {
+      raft_serverpb::RaftLocalState rs;
+      rs.set_last_index(kRaftInitLogIndex);
+      rs.set_last_term(kRaftInitLogTerm);
+      auto* hs = rs.mutable_hard_state();
+      hs->set_commit(kRaftInitLogIndex);
+      hs->set_term(std::max(voted.term(), kRaftInitLogTerm));
+      if (voted.term() >= kRaftInitLogTerm) hs->set_vote(voted.vote());
+      storage::WriteBatch wb;
+      wb.Put(Cf::kMeta, keys::RaftStateKey(right.id()), rs.SerializeAsString());
+      Status s = engine_.Write(wb, storage::WriteOptions{.sync = true});
+      TKV_CHECK(s.ok(), "region {}: cannot write its raft state: {}", right.id(), s.ToString());
+    }
     FailReads(*existing);
     peers_.erase(right.id());
   }
@@ -912,6 +945,8 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
   TKV_CHECK(peer.ok(), "region {}: cannot create the split peer: {}", right.id(),
             peer.status().ToString());
   for (const auto& p : left.region().peers()) (*peer)->RememberPeer(p);
+  (*peer)->approximate_size = left.approximate_size;
+  (*peer)->size_diff = 1;  // unknown: check it at the next split tick
   // The left half's leader makes its replica of the right half campaign at
   // once, so that the new region gets a leader without an election timeout.
   if (left.IsLeader()) (void)(*peer)->raft().Campaign();

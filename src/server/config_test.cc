@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "server/scheduler_config.h"
 #include "testing/temp_dir.h"
 
 namespace tinykv::server {
@@ -222,6 +223,62 @@ TEST(ConfigTest, ExampleFileHoldsTheDefaults) {
   EXPECT_EQ(c->raftstore.region_max_size, d.raftstore.region_max_size);
   EXPECT_EQ(c->raftstore.region_split_size, d.raftstore.region_split_size);
   EXPECT_EQ(c->max_snapshot_size, d.max_snapshot_size);
+  EXPECT_EQ(c->max_batch_keys, d.max_batch_keys);
+  EXPECT_EQ(c->scheduler, d.scheduler);
+  EXPECT_EQ(c->advertise_addr, d.advertise_addr);
+  EXPECT_EQ(c->store_heartbeat_interval, d.store_heartbeat_interval);
+}
+
+TEST(SchedulerConfigTest, ExampleFileParsesToTheDefaults) {
+  auto c = LoadSchedulerConfigFile(TINYKV_EXAMPLE_SCHEDULER_CONFIG);
+  ASSERT_TRUE(c.ok()) << c.status();
+  SchedulerServerConfig d;
+  EXPECT_EQ(c->addr, d.addr);
+  EXPECT_EQ(c->data_dir, d.data_dir);
+  EXPECT_EQ(c->max_message_size, d.max_message_size);
+  const auto &a = c->schedule, &b = d.schedule;
+  EXPECT_EQ(a.max_replicas, b.max_replicas);
+  EXPECT_EQ(a.max_store_down_time_ms, b.max_store_down_time_ms);
+  EXPECT_EQ(a.store_disconnect_time_ms, b.store_disconnect_time_ms);
+  EXPECT_EQ(a.schedule_interval_ms, b.schedule_interval_ms);
+  EXPECT_EQ(a.patrol_regions_per_round, b.patrol_regions_per_round);
+  EXPECT_EQ(a.leader_schedule_limit, b.leader_schedule_limit);
+  EXPECT_EQ(a.region_schedule_limit, b.region_schedule_limit);
+  EXPECT_EQ(a.replica_schedule_limit, b.replica_schedule_limit);
+  EXPECT_EQ(a.leader_balance_threshold, b.leader_balance_threshold);
+  EXPECT_EQ(a.min_balance_region_size, b.min_balance_region_size);
+  EXPECT_EQ(a.leader_operator_timeout_ms, b.leader_operator_timeout_ms);
+  EXPECT_EQ(a.region_operator_timeout_ms, b.region_operator_timeout_ms);
+  EXPECT_EQ(a.prepare_region_fraction, b.prepare_region_fraction);
+  EXPECT_EQ(a.prepare_timeout_ms, b.prepare_timeout_ms);
+  EXPECT_EQ(a.tso_save_interval_ms, b.tso_save_interval_ms);
+  EXPECT_EQ(a.id_batch, b.id_batch);
+  EXPECT_EQ(c->log_level, d.log_level);
+  EXPECT_TRUE(ValidateSchedulerConfig(*c).ok());
+}
+
+TEST(SchedulerConfigTest, BadValuesAreRefused) {
+  EXPECT_FALSE(ParseSchedulerConfig("[schedule]\nmax-replicas = -1\n", "t").ok());
+  EXPECT_FALSE(ParseSchedulerConfig("[schedule]\nmax-replica = 3\n", "t").ok());  // typo
+  auto c = ParseSchedulerConfig(
+      "[schedule]\nmax-store-down-time = \"1s\"\nstore-disconnect-time = \"5s\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(ValidateSchedulerConfig(*c).ok());  // down before disconnected
+  auto z = ParseSchedulerConfig("[schedule]\nmax-replicas = 0\n", "t");
+  ASSERT_TRUE(z.ok());
+  EXPECT_FALSE(ValidateSchedulerConfig(*z).ok());
+}
+
+TEST(ConfigTest, SchedulerModeNeedsAnAddressAndExcludesAFixedMembership) {
+  Config c;
+  c.scheduler = "127.0.0.1:2379";
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
+  c.initial_cluster = "1=127.0.0.1:1";
+  c.store_id = 1;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.initial_cluster.clear();
+  c.scheduler = "no-port";
+  EXPECT_FALSE(ValidateConfig(c).ok());
 }
 
 TEST(ConfigTest, LoadFromFile) {

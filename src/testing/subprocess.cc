@@ -1,10 +1,13 @@
 #include "testing/subprocess.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +62,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
   std::string collected[2];
   size_t written = 0;
   int in_fd = in[1];
+  // Non-blocking: a write larger than the pipe's free space must not wait
+  // for the child, which may itself be waiting for us to read its output.
+  fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
   if (stdin_data.empty()) {
     close(in_fd);
     in_fd = -1;
@@ -85,7 +91,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
     if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t n = write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
       if (n > 0) written += n;
-      if (n < 0 || written == stdin_data.size()) {
+      bool again = n < 0 && (errno == EAGAIN || errno == EINTR);
+      if ((n < 0 && !again) || written == stdin_data.size()) {
         close(in_fd);
         in_fd = -1;
       }
@@ -159,6 +166,20 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 std::string ReadFileOrEmpty(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  TKV_CHECK(fd >= 0, "socket: {}", strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  TKV_CHECK(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "bind: {}", strerror(errno));
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace tinykv::testing

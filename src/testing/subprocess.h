@@ -49,6 +49,10 @@ class Subprocess {
 bool WaitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// A loopback TCP port nobody listens on now (the kernel picks it; another
+// process could take it before the caller binds it: loopback tests only).
+int FreePort();
+
 // The contents of a file, or "" if it cannot be read.
 std::string ReadFileOrEmpty(const std::string& path);
 

@@ -3,12 +3,9 @@
 // and restarted; every write a server acknowledged must be readable at the
 // end. The client here is deliberately simple (one region, fixed members):
 // it follows NotLeader hints and otherwise tries the next store.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,20 +24,6 @@ namespace {
 
 constexpr int kStores = 3;
 
-// A port nobody listens on now (the kernel picks it; small race, loopback only).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 enum class Outcome { kOk, kRetry, kUnknown };
 
 class ClusterProcessTest : public ::testing::Test {
@@ -48,7 +31,7 @@ class ClusterProcessTest : public ::testing::Test {
   void SetUp() override {
     std::string members;
     for (int s = 1; s <= kStores; ++s) {
-      addrs_[s] = "127.0.0.1:" + std::to_string(FreePort());
+      addrs_[s] = "127.0.0.1:" + std::to_string(testing::FreePort());
       members += (s > 1 ? "," : "") + std::to_string(s) + "=" + addrs_[s];
     }
     std::ofstream(dir_.Join("tinykv.toml")) << "[raftstore]\n"

@@ -8,7 +8,9 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include "client/raw_client.h"
 #include "client/store_client.h"
@@ -46,6 +48,19 @@ class RawBackend {
   virtual Status Delete(const std::string& cf, const std::string& key) = 0;
   virtual Result<std::vector<client::KvPair>> Scan(const std::string& cf, const std::string& start,
                                                    const std::string& end, uint32_t limit) = 0;
+  virtual Status BatchPut(const std::string& cf, const std::vector<client::KvPair>& pairs) {
+    for (const auto& kv : pairs) TKV_RETURN_IF_ERROR(Put(cf, kv.key, kv.value));
+    return Status::OK();
+  }
+  virtual Result<std::vector<client::KvPair>> BatchGet(const std::string& cf,
+                                                       const std::vector<std::string>& keys) {
+    std::vector<client::KvPair> out;
+    for (const auto& k : keys) {
+      TKV_ASSIGN_OR_RETURN(auto v, Get(cf, k));
+      if (v) out.push_back({k, std::move(*v)});
+    }
+    return out;
+  }
 };
 
 class StoreBackend final : public RawBackend {
@@ -87,6 +102,13 @@ class ClusterBackend final : public RawBackend {
   Result<std::vector<client::KvPair>> Scan(const std::string& cf, const std::string& start,
                                            const std::string& end, uint32_t limit) override {
     return c_.Scan(start, end, limit, cf);
+  }
+  Status BatchPut(const std::string& cf, const std::vector<client::KvPair>& pairs) override {
+    return c_.BatchPut(pairs, cf);
+  }
+  Result<std::vector<client::KvPair>> BatchGet(const std::string& cf,
+                                               const std::vector<std::string>& keys) override {
+    return c_.BatchGet(keys, cf);
   }
 
  private:
@@ -264,6 +286,91 @@ class Command {
     return kExitOk;
   }
 
+  // Lines of stdin, KEY<TAB>VALUE (put) or KEY (get), in batches.
+  static constexpr size_t kBatchLines = 512;
+
+  int BatchPut() {
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    std::vector<client::KvPair> batch;
+    size_t line_no = 0, written = 0;
+    std::string line;
+    auto flush = [&]() -> Status {
+      if (batch.empty()) return Status::OK();
+      Status s = (*b)->BatchPut(o_.cf, batch);
+      if (!s.ok()) return s.WithContext(fmt::format("after {} keys written", written));
+      written += batch.size();
+      batch.clear();
+      return Status::OK();
+    };
+    while (std::getline(std::cin, line)) {
+      ++line_no;
+      if (line.empty()) continue;
+      size_t tab = line.find('\t');
+      if (tab == std::string::npos) {
+        return Error(Status::InvalidArgument(
+            fmt::format("stdin line {}: expected KEY<TAB>VALUE", line_no)));
+      }
+      auto key = Decode(line.substr(0, tab), "KEY");
+      if (!key.ok()) return Error(key.status().WithContext(fmt::format("stdin line {}", line_no)));
+      auto value = Decode(line.substr(tab + 1), "VALUE");
+      if (!value.ok())
+        return Error(value.status().WithContext(fmt::format("stdin line {}", line_no)));
+      batch.push_back({std::move(*key), std::move(*value)});
+      if (batch.size() >= kBatchLines) {
+        if (Status s = flush(); !s.ok()) return Error(s);
+      }
+    }
+    if (Status s = flush(); !s.ok()) return Error(s);
+    if (o_.json) {
+      out_ << json{{"ok", true}, {"written", written}}.dump() << "\n";
+    } else {
+      out_ << "OK " << written << " keys\n";
+    }
+    return kExitOk;
+  }
+
+  int BatchGet() {
+    auto b = Backend();
+    if (!b.ok()) return Error(b.status());
+    std::vector<std::string> keys;
+    std::string line;
+    size_t line_no = 0, missing = 0;
+    json found = json::array();
+    auto flush = [&]() -> Status {
+      if (keys.empty()) return Status::OK();
+      TKV_ASSIGN_OR_RETURN(auto kvs, (*b)->BatchGet(o_.cf, keys));
+      std::map<std::string, std::string> got;
+      for (auto& kv : kvs) got[kv.key] = std::move(kv.value);
+      for (const auto& k : keys) {
+        auto it = got.find(k);
+        if (it == got.end()) {
+          ++missing;
+          err_ << "tinykv-ctl: not found: " << Encode(k) << "\n";
+        } else if (o_.json) {
+          found.push_back({{"key", Encode(k)}, {"value", Encode(it->second)}});
+        } else {
+          out_ << Encode(k) << "\t" << Encode(it->second) << "\n";
+        }
+      }
+      keys.clear();
+      return Status::OK();
+    };
+    while (std::getline(std::cin, line)) {
+      ++line_no;
+      if (line.empty()) continue;
+      auto key = Decode(line, "KEY");
+      if (!key.ok()) return Error(key.status().WithContext(fmt::format("stdin line {}", line_no)));
+      keys.push_back(std::move(*key));
+      if (keys.size() >= kBatchLines) {
+        if (Status s = flush(); !s.ok()) return Error(s);
+      }
+    }
+    if (Status s = flush(); !s.ok()) return Error(s);
+    if (o_.json) out_ << json{{"kvs", found}, {"missing", missing}}.dump() << "\n";
+    return missing == 0 ? kExitOk : kExitNotFound;
+  }
+
   int Health() {
     client::StoreClient c(o_.addr, client::StoreClientOptions{.timeout = Timeout()});
     Status s = c.Health();
@@ -373,6 +480,52 @@ class Command {
     }
     regions.Print(out_);
     return kExitOk;
+  }
+
+  // Waits until `stores` stores are up and every region has its replicas
+  // (as many as there are stores, up to max-replicas) and a leader.
+  int Wait(int stores, double timeout_s) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    std::string last;
+    while (true) {
+      std::string state;
+      auto c = Cluster();
+      Result<schedulerpb::GetClusterStatusResponse> st = c.ok()
+                                                            ? (*c)->scheduler().GetClusterStatus(0)
+                                                            : Result<schedulerpb::GetClusterStatusResponse>(c.status());
+      if (!st.ok()) {
+        state = st.status().code() == Code::kUnavailable ? "the scheduler is not answering yet"
+                                                         : st.status().ToString();
+      } else {
+        int up = 0;
+        for (const auto& s : st->stores()) {
+          up += s.store().state() == metapb::Up && !s.disconnected() &&
+                s.last_heartbeat_age_ms() > 0;
+        }
+        int want = std::min<int>(stores, static_cast<int>(st->cluster().max_peer_count()));
+        int ready = 0;
+        for (const auto& r : st->regions()) {
+          ready += r.region().peers_size() == want && r.leader().id() != 0 &&
+                   r.pending_peers_size() == 0;
+        }
+        if (up >= stores && st->regions_size() > 0 && ready == st->regions_size()) {
+          err_ << fmt::format("cluster ready: {} stores up, {} regions with {} replicas\n", up,
+                              ready, want);
+          return Ok();
+        }
+        state = fmt::format("{}/{} stores up, {}/{} regions with {} replicas and a leader", up,
+                            stores, ready, st->regions_size(), want);
+      }
+      if (state != last) {
+        err_ << "waiting for the cluster: " << state << "\n";
+        last = state;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Error(Status::DeadlineExceeded("the cluster is not ready: " + state));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
   }
 
   int Region() {
@@ -523,7 +676,19 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   scan->add_option("--end", o.end, "stop before this key (default: no end)");
   scan->add_option("--limit", o.limit, "most pairs to print")->capture_default_str();
   add_cf(scan);
+  CLI::App* batch_put = raw->add_subcommand(
+      "batch-put", "write KEY<TAB>VALUE lines from stdin, in batches (per region atomic)");
+  add_cf(batch_put);
+  CLI::App* batch_get = raw->add_subcommand(
+      "batch-get", "print KEY<TAB>VALUE for each KEY line of stdin (exit 1 if one is missing)");
+  add_cf(batch_get);
   CLI::App* health = app.add_subcommand("health", "check that the store at --addr serves");
+  int wait_stores = 3;
+  double wait_timeout = 60;
+  CLI::App* wait = app.add_subcommand(
+      "wait", "wait until the cluster has --stores stores up and every region its replicas");
+  wait->add_option("--stores", wait_stores, "stores that must be up")->capture_default_str();
+  wait->add_option("--for", wait_timeout, "seconds to wait at most")->capture_default_str();
 
   CLI::App* cluster = app.add_subcommand("cluster", "stores and regions of the cluster");
   cluster->add_option("--regions", o.region_limit, "most regions to list (0: all)")
@@ -570,6 +735,9 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   if (*del) return cmd.Delete();
   if (*scan) return cmd.Scan();
   if (*health) return cmd.Health();
+  if (*batch_put) return cmd.BatchPut();
+  if (*batch_get) return cmd.BatchGet();
+  if (*wait) return cmd.Wait(wait_stores, wait_timeout);
   if (*cluster) return cmd.ClusterStatus();
   if (*region) {
     if (o.key.empty() && o.region_id == 0) {

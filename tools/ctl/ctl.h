@@ -7,6 +7,8 @@
 //     raw put KEY VALUE [--cf CF]            or: raw put KEY --value-file PATH|-
 //     raw delete KEY [--cf CF]
 //     raw scan START [--end END] [--limit N] [--cf CF]   prints KEY<TAB>VALUE lines
+//     raw batch-put [--cf CF]                KEY<TAB>VALUE lines from stdin
+//     raw batch-get [--cf CF]                KEY lines from stdin; prints KEY<TAB>VALUE
 //     health                                 SERVING, or an error (one store, --addr)
 //   with --scheduler (a cluster):
 //     cluster [--regions N]                  stores and regions at a glance
@@ -14,6 +16,7 @@
 //     operator add-peer REGION STORE | remove-peer REGION STORE |
 //              transfer-leader REGION STORE | split REGION [KEY] | show REGION
 //     store delete ID                        drain the store, then it is a tombstone
+//     wait [--stores N] [--for SECONDS]      until N stores are up and regions replicated
 //
 // With --scheduler, raw commands go to the leader of the key's region (found
 // through the scheduler); with --addr, to that one store (a standalone
