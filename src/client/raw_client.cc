@@ -240,7 +240,11 @@ Status ForEachRegion(RegionCache& cache, std::vector<Item> items, KeyOf key_of, 
     while (i < items.size()) {
       auto route = cache.Locate(key_of(items[i]));
       if (!route.ok()) {
-        if (route.status().code() != Code::kUnavailable) return route.status();
+        // The scheduler did not answer: nothing was sent for these keys.
+        if (route.status().code() != Code::kUnavailable &&
+            route.status().code() != Code::kDeadlineExceeded) {
+          return route.status();
+        }
         last = route.status();
         retry.insert(retry.end(), items.begin() + static_cast<long>(i), items.end());
         now = false;
@@ -253,7 +257,11 @@ Status ForEachRegion(RegionCache& cache, std::vector<Item> items, KeyOf key_of, 
       if (a.next == RawClient::Next::kDone) {
         done_items += j - i;
       } else if (a.next == RawClient::Next::kFail) {
-        if (!IsOutcomeUnknown(a.status)) return a.status;
+        if (!IsOutcomeUnknown(a.status)) {
+          return done_items == 0 ? a.status
+                                 : a.status.WithContext(fmt::format(
+                                       "after {} of the keys were done", done_items));
+        }
         unknown = a.status;
       } else {
         retry.insert(retry.end(), items.begin() + static_cast<long>(i),

@@ -35,8 +35,14 @@ Status HeaderStatus(const schedulerpb::ResponseHeader& h) {
     case schedulerpb::REGION_NOT_FOUND:
       return Status::NotFound(std::move(msg));
     default:
+      // The scheduler's own storage failed: not the request's fault.
+      if (h.error().message().rfind("scheduler storage", 0) == 0) return Status::IOError(std::move(msg));
       return Status::InvalidArgument(std::move(msg));
   }
+}
+
+bool IsClusterMismatch(const Status& s) {
+  return s.message().find("cluster id mismatch") != std::string::npos;
 }
 
 bool Retryable(const grpc::Status& st) {
@@ -85,6 +91,11 @@ struct SchedulerClient::Impl {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // Find a scheduler that stopped answering without closing the
+    // connection (the streams would otherwise wait forever).
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     args.SetMaxReceiveMessageSize(64 << 20);
     channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     stub = schedulerpb::Scheduler::NewStub(channel);
@@ -175,7 +186,24 @@ struct SchedulerClient::Impl {
     if (!tso_thread.joinable()) tso_thread = std::thread([this] { RunTso(); });
     tso_queue.push_back(w);
     tso_cv.notify_all();
-    tso_cv.wait(lock, [&] { return w->done; });
+    while (!w->done) {
+      auto wake = std::min(deadline, Clock::now() + options.rpc_timeout);
+      tso_cv.wait_until(lock, wake, [&] { return w->done; });
+      if (w->done) break;
+      // A round trip that hangs (a silent scheduler) is cancelled, so that
+      // the stream is opened again.
+      if (tso_round_started != Clock::time_point() &&
+          Clock::now() - tso_round_started > options.rpc_timeout && tso_ctx) {
+        tso_ctx->TryCancel();
+      }
+      if (Clock::now() >= deadline) {
+        auto it = std::find(tso_queue.begin(), tso_queue.end(), w);
+        if (it != tso_queue.end()) tso_queue.erase(it);
+        // Still in the batch in flight: its answer is simply not taken.
+        return Status::DeadlineExceeded(
+            fmt::format("no timestamp from the scheduler at {} in time", address));
+      }
+    }
     return w->result;
   }
 
@@ -227,9 +255,11 @@ struct SchedulerClient::Impl {
       req.mutable_header()->set_cluster_id(ClusterId());
       req.set_count(static_cast<uint32_t>(batch.size()));
       schedulerpb::TsoResponse resp;
+      tso_round_started = Clock::now();
       lock.unlock();
       bool ok = stream->Write(req) && stream->Read(&resp);
       lock.lock();
+      tso_round_started = Clock::time_point();
       Status failure;
       if (ok) {
         failure = HeaderStatus(resp.header());
@@ -256,7 +286,7 @@ struct SchedulerClient::Impl {
       // Put the batch back and retry until each waiter's deadline.
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) tso_queue.push_front(*it);
       FailExpired(failure);
-      if (failure.code() == Code::kInvalidArgument) {
+      if (IsClusterMismatch(failure)) {
         for (auto& w : tso_queue) {
           w->result = failure;
           w->done = true;
@@ -287,6 +317,7 @@ struct SchedulerClient::Impl {
   std::deque<std::shared_ptr<TsoWaiter>> tso_queue;
   std::thread tso_thread;
   std::unique_ptr<grpc::ClientContext> tso_ctx;
+  Clock::time_point tso_round_started;  // zero when no round trip is in flight
   bool tso_stop = false;
 };
 
@@ -509,8 +540,9 @@ namespace {
 class HeartbeatStreamImpl final : public RegionHeartbeatStream {
  public:
   HeartbeatStreamImpl(SchedulerClient::Impl& impl,
-                      std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response)
-      : impl_(impl), on_response_(std::move(on_response)) {
+                      std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
+                      std::function<void()> on_connected)
+      : impl_(impl), on_response_(std::move(on_response)), on_connected_(std::move(on_connected)) {
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -561,6 +593,10 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
         cv_.notify_all();
       });
       bool wrote_any = false;
+      // The scheduler learns this stream when a heartbeat arrives on it: have
+      // every region this store leads report now (after a reconnect, the
+      // scheduler may have missed changes).
+      if (on_connected_) on_connected_();
       while (true) {
         schedulerpb::RegionHeartbeatRequest req;
         {
@@ -573,7 +609,16 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
           pending_.erase(id);
         }
         req.mutable_header()->set_cluster_id(impl_.ClusterId());
-        if (!stream->Write(req)) break;
+        if (!stream->Write(req)) {
+          // Not sent: keep it for the next stream, unless a newer one came.
+          std::lock_guard<std::mutex> lock(mu_);
+          uint64_t id = req.region().id();
+          if (pending_.count(id) == 0) {
+            pending_[id] = std::move(req);
+            order_.push_front(id);
+          }
+          break;
+        }
         wrote_any = true;
       }
       {
@@ -603,6 +648,7 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
 
   SchedulerClient::Impl& impl_;
   std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response_;
+  std::function<void()> on_connected_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<uint64_t, schedulerpb::RegionHeartbeatRequest> pending_;
@@ -616,8 +662,10 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
 }  // namespace
 
 std::unique_ptr<RegionHeartbeatStream> SchedulerClient::OpenRegionHeartbeatStream(
-    std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response) {
-  return std::make_unique<HeartbeatStreamImpl>(*impl_, std::move(on_response));
+    std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
+    std::function<void()> on_connected) {
+  return std::make_unique<HeartbeatStreamImpl>(*impl_, std::move(on_response),
+                                               std::move(on_connected));
 }
 
 }  // namespace tinykv::client

@@ -10,8 +10,8 @@
 //   - Errors the scheduler reports come back as a Status whose message
 //     starts with the schedulerpb::ErrorType name (SchedulerErrorType()
 //     recovers it): NOT_BOOTSTRAPPED is kUnavailable, ALREADY_BOOTSTRAPPED
-//     and STORE_TOMBSTONE are kAborted, REGION_NOT_FOUND is kNotFound, the
-//     rest kInvalidArgument.
+//     and STORE_TOMBSTONE are kAborted, REGION_NOT_FOUND is kNotFound, a
+//     failure of the scheduler's storage kIOError, the rest kInvalidArgument.
 //   - GetTimestamp() batches: concurrent callers share one TSO round trip.
 //
 // Thread safety: every method may be called concurrently.
@@ -107,9 +107,11 @@ class SchedulerClient {
   // The region heartbeat stream of a store: heartbeats go out as they are
   // sent (the newest per region, if they queue up), responses (operator
   // steps) reach `on_response` on the stream's reader thread. Reconnects
-  // on its own.
+  // on its own; `on_connected` runs each time a stream opens (the store
+  // then reports every region it leads).
   std::unique_ptr<RegionHeartbeatStream> OpenRegionHeartbeatStream(
-      std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response);
+      std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
+      std::function<void()> on_connected = nullptr);
 
   // Internal (the streams use them).
   struct Impl;

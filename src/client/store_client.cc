@@ -149,7 +149,8 @@ Result<Resp> StoreClient::Invoke(Method method, const Req& req, std::chrono::mil
   if (is_write && channel_->GetState(true) != GRPC_CHANNEL_READY) {
     // Not connected: connect first, so that a failure below means the
     // request may have reached the store.
-    if (!channel_->WaitForConnected(deadline)) {
+    auto connect_by = std::min(deadline, std::chrono::system_clock::now() + options_.connect_timeout);
+    if (!channel_->WaitForConnected(connect_by)) {
       return Status::Unavailable(fmt::format("cannot connect to {}", address_));
     }
   }
@@ -158,11 +159,21 @@ Result<Resp> StoreClient::Invoke(Method method, const Req& req, std::chrono::mil
   Resp resp;
   grpc::Status st = ((*stubs_->kv).*method)(&ctx, req, &resp);
   if (st.ok()) return resp;
-  if (is_write && st.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return Status::DeadlineExceeded(fmt::format(
-        "the connection to {} broke after the write was sent ({}); it may or may not have "
-        "applied",
-        address_, st.error_message()));
+  if (is_write) {
+    switch (st.error_code()) {
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:  // refused before any handler ran
+      case grpc::StatusCode::UNIMPLEMENTED:
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::PERMISSION_DENIED:
+      case grpc::StatusCode::UNAUTHENTICATED:
+        break;
+      default:
+        // Sent on a connected channel and then lost: the store may apply it.
+        return Status::DeadlineExceeded(fmt::format(
+            "no answer from {} for a write that was sent ({}: {}); it may or may not have "
+            "applied",
+            address_, static_cast<int>(st.error_code()), st.error_message()));
+    }
   }
   if (!is_write && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Status::DeadlineExceeded(fmt::format("no answer from {} in time", address_));

@@ -36,6 +36,9 @@ struct KvPair {
 struct StoreClientOptions {
   // Per-call deadline.
   std::chrono::milliseconds timeout{10000};
+  // How long a write waits for a connection before it is given up as not
+  // sent (kUnavailable), so that the caller can try another store.
+  std::chrono::milliseconds connect_timeout{1000};
   // Largest response accepted (a scan of large values can be big).
   int max_receive_message_size = 64 << 20;
 };
@@ -65,8 +68,8 @@ class StoreClient {
   //   kDeadlineExceeded  it may have been: no answer within `timeout`, or
   //                      the connection broke after sending. For a write,
   //                      the outcome is unknown.
-  // Writes first wait (within `timeout`) for a connection, so that a write
-  // is never reported unsent when it was sent.
+  // Writes first wait (up to connect_timeout) for a connection, so that a
+  // write is never reported unsent when it was sent.
   Result<kvrpcpb::RawGetResponse> Call(const kvrpcpb::RawGetRequest& req,
                                        std::chrono::milliseconds timeout);
   Result<kvrpcpb::RawPutResponse> Call(const kvrpcpb::RawPutRequest& req,

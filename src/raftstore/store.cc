@@ -232,6 +232,7 @@ void Store::ReportSnapshot(uint64_t region_id, uint64_t to_peer_id, bool ok) {
 void Store::RequestSplit(uint64_t region_id, metapb::RegionEpoch epoch, std::string split_key) {
   inbox_.Push(SplitRequestIn{region_id, std::move(epoch), std::move(split_key)});
 }
+void Store::ReportAllRegions() { inbox_.Push(ReportAllIn{}); }
 
 void Store::RequestSnapshot(uint64_t region_id) {
   applier_.mailbox().Push(GenerateSnapshot{region_id});
@@ -292,6 +293,13 @@ void Store::Handle(StoreMsg& msg) {
           HandleSplitIds(m);
         } else if constexpr (std::is_same_v<T, SplitRequestIn>) {
           HandleSplitRequest(m);
+        } else if constexpr (std::is_same_v<T, ReportAllIn>) {
+          for (auto& [id, peer] : peers_) {
+            if (peer->IsLeader()) {
+              peer->heartbeat_due = true;
+              MarkDirty(id);
+            }
+          }
         }
       },
       msg);
@@ -440,6 +448,17 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
   const metapb::Peer& target = change.peer();
   if (Status s = CheckChangePeer(change, peer.region()); !s.ok())
     return in.cb(WriteResponse{{}, std::move(s), {}});
+  if (change.change_type() == eraftpb::AddNode) {
+    for (const auto& p : peer.region().peers()) {
+      if (p.id() == target.id() && p.role() == metapb::Voter) {
+        // Already a voter: nothing to replicate (a repeated request).
+        WriteResponse resp;
+        resp.admin.set_cmd_type(raft_cmdpb::ChangePeer);
+        *resp.admin.add_regions() = peer.region();
+        return in.cb(std::move(resp));
+      }
+    }
+  }
   if (change.change_type() == eraftpb::RemoveNode && target.id() == peer.id()) {
     // A leader does not remove itself (a two-member group could be left
     // without a way to learn that the change committed): it hands leadership
@@ -924,15 +943,24 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
     const eraftpb::HardState& voted = existing->storage().raft_state().hard_state();
     auto current = ReadMeta<raft_serverpb::RaftLocalState>(engine_, keys::RaftStateKey(right.id()));
     TKV_CHECK(current.ok(), "region {}: {}", right.id(), current.status().ToString());
+    const eraftpb::HardState* on_disk = current->has_value() ? &(*current)->hard_state() : nullptr;
+    bool vote_lost = on_disk != nullptr && on_disk->term() == voted.term() &&
+                     on_disk->vote() == 0 && voted.vote() != 0;
     if (!current->has_value() || (*current)->last_index() < kRaftInitLogIndex ||
-        (*current)->hard_state().term() < voted.term()) {
+        on_disk->term() < voted.term() || vote_lost) {
       raft_serverpb::RaftLocalState rs;
       rs.set_last_index(kRaftInitLogIndex);
       rs.set_last_term(kRaftInitLogTerm);
       auto* hs = rs.mutable_hard_state();
       hs->set_commit(kRaftInitLogIndex);
-      hs->set_term(std::max(voted.term(), kRaftInitLogTerm));
-      if (voted.term() >= kRaftInitLogTerm) hs->set_vote(voted.vote());
+      uint64_t disk_term = on_disk != nullptr ? on_disk->term() : 0;
+      hs->set_term(std::max({voted.term(), disk_term, kRaftInitLogTerm}));
+      // The vote of the newest term known: the replica's, or the one on disk.
+      if (voted.term() >= disk_term && voted.term() >= kRaftInitLogTerm) {
+        hs->set_vote(voted.vote());
+      } else if (on_disk != nullptr && disk_term >= kRaftInitLogTerm) {
+        hs->set_vote(on_disk->vote());
+      }
       storage::WriteBatch wb;
       wb.Put(Cf::kMeta, keys::RaftStateKey(right.id()), rs.SerializeAsString());
       Status s = engine_.Write(wb, storage::WriteOptions{.sync = true});
@@ -1003,12 +1031,16 @@ void Store::HandleSplitIds(SplitIdsIn& in) {
 
 namespace {
 
-// Peers the leader considers behind: they have not replicated its commit.
+// Peers the leader considers far behind (as TiKV does): they need a
+// snapshot, or have not replicated up to the start of its log. A follower a
+// few entries behind under load is not pending.
 std::vector<metapb::Peer> PendingPeers(Peer& peer) {
   std::vector<metapb::Peer> out;
   raft::RaftStatus st = peer.raft().GetStatus();
+  uint64_t truncated = peer.storage().apply_state().truncated_state().index();
   for (const auto& [id, pr] : st.progress) {
-    if (id != peer.id() && pr.match < st.hard_state.commit()) {
+    if (id == peer.id()) continue;
+    if (pr.state == raft::ProgressState::kSnapshot || pr.match < truncated) {
       if (auto p = peer.FindPeer(id)) out.push_back(*p);
     }
   }

@@ -94,6 +94,8 @@ class Store final : private SnapshotRequester, private ApplySink {
   // (empty: about the middle of its data). Ignored if this store does not
   // lead the region at that epoch or it is splitting already.
   void RequestSplit(uint64_t region_id, metapb::RegionEpoch epoch, std::string split_key);
+  // Every region this store leads reports to the scheduler soon.
+  void ReportAllRegions();
 
   // ---- Workers ----
   // The raft poller: one round. Returns whether there was work.
@@ -146,6 +148,7 @@ class Store final : private SnapshotRequester, private ApplySink {
     std::string split_key;  // empty: no split needed
     uint64_t size;
   };
+  struct ReportAllIn {};
   struct SplitRequestIn {
     uint64_t region_id;
     metapb::RegionEpoch epoch;
@@ -159,7 +162,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   };
   using StoreMsg =
       std::variant<raft_serverpb::RaftMessage, CommandIn, ReadIn, UnreachableIn, SnapStatusIn,
-                   ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn, SplitRequestIn>;
+                   ApplyResult, SnapshotGeneratedIn, SplitCheckIn, SplitIdsIn, SplitRequestIn, ReportAllIn>;
 
   struct GcTask {
     uint64_t region_id, first, last;  // delete log entries [first, last]

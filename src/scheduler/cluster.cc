@@ -98,7 +98,15 @@ SStatus Cluster::FromStatus(const Status& s) const {
 // ---- Bootstrap and ids ----
 
 SStatus Cluster::Bootstrap(const metapb::Store& store, const metapb::Region* region) {
-  if (bootstrapped()) return Err(schedulerpb::ALREADY_BOOTSTRAPPED, "cluster is already bootstrapped");
+  if (bootstrapped()) {
+    // A retry of the bootstrap that made the cluster (its answer was lost)
+    // succeeds again, so that the store keeps the region it created.
+    if (region != nullptr && stores_.size() == 1 && stores_.count(store.id()) != 0 &&
+        regions_.Get(region->id()) != nullptr && regions_.size() == 1) {
+      return std::nullopt;
+    }
+    return Err(schedulerpb::ALREADY_BOOTSTRAPPED, "cluster is already bootstrapped");
+  }
   if (store.id() == 0) return Err(schedulerpb::UNKNOWN, "bootstrap: store id 0");
   if (store.address().empty()) return Err(schedulerpb::UNKNOWN, "bootstrap: store without address");
   if (region != nullptr) {
@@ -388,19 +396,20 @@ void Cluster::DispatchOperator(const RegionInfo& region) {
   auto it = operators_.find(region.id());
   if (it == operators_.end()) return;
   Operator& op = it->second;
-  bool is_split = std::any_of(op.steps.begin(), op.steps.end(), [](const OpStep& s) {
-    return std::holds_alternative<SplitStep>(s);
-  });
   if (op.Advance(region)) return FinishOperator(region.id(), schedulerpb::SUCCESS);
-  if (!is_split && region.meta.region_epoch().version() != op.epoch.version()) {
-    // The region split (or merged) under the operator: its plan is void.
+  if (region.meta.region_epoch().version() != op.epoch.version()) {
+    // The region split (or merged) under the operator, or not where the
+    // split operator asked: its plan is void.
     return FinishOperator(region.id(), schedulerpb::CANCEL);
   }
   if (deps_.clock->NowMs() - op.created_ms > op.timeout_ms)
     return FinishOperator(region.id(), schedulerpb::TIMEOUT);
   if (region.leader.id() == 0) return;  // sent when the leader reports
-  schedulerpb::RegionHeartbeatResponse cmd = op.Command(region);
   const OpStep& step = op.steps[op.current];
+  if (const auto* add = std::get_if<AddPeerStep>(&step); add && region.PeerOnStore(add->peer.store_id())) {
+    return;  // a member already: wait until it has caught up
+  }
+  schedulerpb::RegionHeartbeatResponse cmd = op.Command(region);
   if ((std::holds_alternative<TransferLeaderStep>(step) && !cmd.has_transfer_leader()) ||
       (std::holds_alternative<RemovePeerStep>(step) && !cmd.change_peer().has_peer())) {
     return FinishOperator(region.id(), schedulerpb::CANCEL);
@@ -419,7 +428,6 @@ SResult<std::string> Cluster::AddOperator(uint64_t region_id, const AdminOp& adm
       return Invalid(fmt::format("region {} already runs an operator: {}", region_id,
                                  it->second.Describe()));
     }
-    FinishOperator(region_id, schedulerpb::REPLACE);
   }
   ClusterView view = View();
   Operator op;
@@ -476,6 +484,7 @@ SResult<std::string> Cluster::AddOperator(uint64_t region_id, const AdminOp& adm
       break;
     }
     case AdminOp::kSplit: {
+      if (admin.split_keys.size() > 1) return Invalid("a split takes at most one key");
       for (const auto& k : admin.split_keys) {
         if (!InsideRange(r->meta, k))
           return Invalid(fmt::format("split key {} is not inside region {}", EscapeBytes(k),
@@ -486,6 +495,8 @@ SResult<std::string> Cluster::AddOperator(uint64_t region_id, const AdminOp& adm
       break;
     }
   }
+  // An operator the scheduler made gives way to the one asked for.
+  if (operators_.count(region_id) != 0) FinishOperator(region_id, schedulerpb::REPLACE);
   std::string desc = op.Describe();
   StartOperator(std::move(op));
   return desc;

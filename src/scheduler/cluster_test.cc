@@ -101,7 +101,10 @@ TEST_F(ClusterTest, BootstrapOnceThenAlreadyBootstrapped) {
   auto first = Region(2, "", "", 1, 1, {{3, 1}});
   ASSERT_FALSE(c_->Bootstrap(MakeStore(1), &first));
   EXPECT_TRUE(c_->bootstrapped());
-  EXPECT_EQ(c_->Bootstrap(MakeStore(1), &first)->type, schedulerpb::ALREADY_BOOTSTRAPPED);
+  auto another = Region(9, "", "", 1, 1, {{10, 1}});
+  SStatus again = c_->Bootstrap(MakeStore(1), &another);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->type, schedulerpb::ALREADY_BOOTSTRAPPED);
   ASSERT_NE(c_->GetRegionByKey("anything"), nullptr);
   EXPECT_EQ(c_->GetRegionByKey("anything")->id(), 2u);
   EXPECT_EQ(c_->ClusterConfig().max_peer_count(), 3u);
@@ -494,6 +497,60 @@ TEST_F(ClusterTest, SplitOperatorFinishesWhenTheVersionGrows) {
   EXPECT_EQ(cmds[0].response.split_region().keys(0), "c");
   ASSERT_FALSE(Report(Region(1, "", "c", 1, 2, {{11, 1}, {12, 2}, {13, 3}})));
   EXPECT_EQ(c_->GetOperator(1)->status, schedulerpb::SUCCESS);
+}
+
+TEST_F(ClusterTest, SplitElsewhereCancelsASplitOperator) {
+  ThreeRegions();
+  ASSERT_TRUE(c_->AddOperator(1, {AdminOp::kSplit, 0, {"c"}}).has_value());
+  ASSERT_FALSE(Report(Region(1, "", "b", 1, 2, {{11, 1}, {12, 2}, {13, 3}})));
+  EXPECT_EQ(c_->GetOperator(1)->status, schedulerpb::CANCEL);
+  EXPECT_FALSE(c_->AddOperator(1, {AdminOp::kSplit, 0, {"a", "aa"}}).has_value());
+}
+
+TEST_F(ClusterTest, AddPeerIsNotSentAgainWhileTheNewMemberCatchesUp) {
+  BootstrapStores(4);
+  auto r = Region(1, "", "", 1, 1, {{11, 1}, {12, 2}, {13, 3}});
+  ASSERT_FALSE(Report(r));
+  ASSERT_TRUE(c_->AddOperator(1, {AdminOp::kAddPeer, 4, {}}).has_value());
+  auto cmds = c_->TakeCommands();
+  ASSERT_EQ(cmds.size(), 1u);
+  metapb::Peer added = cmds[0].response.change_peer().peer();
+  *r.add_peers() = added;
+  r.mutable_region_epoch()->set_conf_ver(2);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_FALSE(Report(r, 0, 0, {added}));  // a member, still pending
+    EXPECT_TRUE(c_->TakeCommands().empty()) << "the add was sent again";
+  }
+  ASSERT_FALSE(Report(r));
+  EXPECT_EQ(c_->GetOperator(1)->status, schedulerpb::SUCCESS);
+}
+
+TEST_F(ClusterTest, ARetriedBootstrapOfTheSameStoreAndRegionSucceeds) {
+  auto first = Region(2, "", "", 1, 1, {{3, 1}});
+  ASSERT_FALSE(c_->Bootstrap(MakeStore(1), &first));
+  EXPECT_FALSE(c_->Bootstrap(MakeStore(1), &first));  // the answer was lost; asked again
+  auto other = Region(7, "", "", 1, 1, {{8, 5}});
+  SStatus from_other = c_->Bootstrap(MakeStore(5), &other);
+  ASSERT_TRUE(from_other);
+  EXPECT_EQ(from_other->type, schedulerpb::ALREADY_BOOTSTRAPPED);
+  ASSERT_FALSE(c_->PutStore(MakeStore(2)));
+  SStatus late = c_->Bootstrap(MakeStore(1), &first);  // other stores joined since
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->type, schedulerpb::ALREADY_BOOTSTRAPPED);
+}
+
+TEST_F(ClusterTest, ARefusedAdminRequestLeavesTheRunningOperatorAlone) {
+  auto first = Region(2, "", "", 1, 1, {{3, 1}});
+  BootstrapStores(3, &first);
+  ASSERT_FALSE(Report(first));
+  c_->Tick();  // the replica checker starts make-up-replica
+  ASSERT_EQ(c_->operators().size(), 1u);
+  EXPECT_FALSE(c_->AddOperator(2, {AdminOp::kTransferLeader, 1, {}}).has_value());  // leads
+  ASSERT_EQ(c_->operators().size(), 1u);
+  EXPECT_EQ(c_->operators().at(2).desc, "make-up-replica");
+  // An admin request that holds replaces it.
+  ASSERT_TRUE(c_->AddOperator(2, {AdminOp::kSplit, 0, {"m"}}).has_value());
+  EXPECT_EQ(c_->operators().at(2).desc, "admin-split");
 }
 
 // ---- The coordinator ----

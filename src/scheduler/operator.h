@@ -33,7 +33,7 @@ struct TransferLeaderStep {
   uint64_t from_store = 0, to_store = 0;
 };
 struct SplitStep {
-  std::vector<std::string> keys;    // none: the store picks about the middle
+  std::vector<std::string> keys;    // at most one; none: the store picks about the middle
   uint64_t version_at_start = 0;    // done when the version grew past this
 };
 using OpStep = std::variant<AddPeerStep, RemovePeerStep, TransferLeaderStep, SplitStep>;

@@ -81,6 +81,10 @@ Result<std::pair<std::unique_ptr<grpc::Server>, std::string>> StartGrpcServer(
   // gRPC enables SO_REUSEPORT by default, which would let a second server bind
   // the same port and split the traffic: make binding exclusive.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Peers ping every 10 s to find dead connections: allow it (gRPC's
+  // default would answer frequent pings by closing the connection).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (grpc::Service* s : options.services) builder.RegisterService(s);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

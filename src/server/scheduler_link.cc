@@ -103,7 +103,13 @@ Result<SchedulerLink::Joined> SchedulerLink::Join(storage::Engine& engine,
       spdlog::info("bootstrapped cluster {} with region {} on store {}", j.cluster_id, region.id(),
                    j.store_id);
     } else if (client::SchedulerErrorType(b) == schedulerpb::ALREADY_BOOTSTRAPPED) {
-      TKV_RETURN_IF_ERROR(raftstore::Store::FinishBootstrap(engine, region, /*keep=*/false));
+      // Another store won, or an earlier attempt of ours did and its answer
+      // was lost (the call is retried): the region is ours only if the
+      // scheduler has it.
+      TKV_ASSIGN_OR_RETURN(auto known, client_.GetRegionById(region.id()));
+      TKV_RETURN_IF_ERROR(
+          raftstore::Store::FinishBootstrap(engine, region, /*keep=*/known.has_value()));
+      j.bootstrapped_cluster = known.has_value();
     } else {
       return b;
     }
@@ -131,13 +137,21 @@ Status SchedulerLink::Register(const std::string& advertise_address) {
   return s;
 }
 
+void SchedulerLink::OpenStream() {
+  stream_ = client_.OpenRegionHeartbeatStream(
+      [this](const schedulerpb::RegionHeartbeatResponse& r) { OnResponse(r); },
+      [this] {
+        if (raftstore::Store* s = store_.load()) s->ReportAllRegions();
+      });
+}
+
 void SchedulerLink::Start(raftstore::Store* store, Stats stats,
                           std::chrono::milliseconds heartbeat_interval) {
-  store_ = store;
-  stream_ = client_.OpenRegionHeartbeatStream(
-      [this](const schedulerpb::RegionHeartbeatResponse& r) { OnResponse(r); });
-  heartbeats_ = std::thread(
-      [this, stats = std::move(stats), heartbeat_interval] { RunStoreHeartbeats(stats, heartbeat_interval); });
+  store_.store(store);
+  store->ReportAllRegions();
+  heartbeats_ = std::thread([this, stats = std::move(stats), heartbeat_interval] {
+    RunStoreHeartbeats(stats, heartbeat_interval);
+  });
 }
 
 void SchedulerLink::Stop() {
@@ -149,7 +163,7 @@ void SchedulerLink::Stop() {
   cv_.notify_all();
   if (heartbeats_.joinable()) heartbeats_.join();
   if (worker_.joinable()) worker_.join();
-  stream_.reset();
+  store_.store(nullptr);
 }
 
 std::shared_ptr<StoreResolver> SchedulerLink::Resolver() {
@@ -200,10 +214,11 @@ void SchedulerLink::ReportRegion(const raftstore::RegionHeartbeat& hb) {
 }
 
 void SchedulerLink::OnResponse(const schedulerpb::RegionHeartbeatResponse& r) {
-  if (store_ == nullptr) return;
+  raftstore::Store* store = store_.load();
+  if (store == nullptr) return;
   if (r.has_split_region()) {
     std::string key = r.split_region().keys_size() > 0 ? r.split_region().keys(0) : "";
-    store_->RequestSplit(r.region_id(), r.region_epoch(), key);
+    store->RequestSplit(r.region_id(), r.region_epoch(), key);
     return;
   }
   raft_cmdpb::RaftCmdRequest req;
@@ -228,7 +243,7 @@ void SchedulerLink::OnResponse(const schedulerpb::RegionHeartbeatResponse& r) {
     return;
   }
   uint64_t region_id = r.region_id();
-  store_->Propose(std::move(req), [region_id, what](raftstore::WriteResponse resp) {
+  store->Propose(std::move(req), [region_id, what](raftstore::WriteResponse resp) {
     // Refusals are normal (a step repeated, an epoch moved on): the scheduler
     // sends the step again after the next report.
     if (resp.region_error) {
@@ -250,7 +265,9 @@ void SchedulerLink::RunStoreHeartbeats(Stats stats, std::chrono::milliseconds in
       st.set_capacity(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
       st.set_available(static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize);
     }
-    auto regions = store_->Regions();
+    raftstore::Store* store = store_.load();
+    if (store == nullptr) return;
+    auto regions = store->Regions();
     uint64_t used = 0;
     for (const auto& r : regions) used += r.approximate_size;
     st.set_region_count(static_cast<uint32_t>(regions.size()));

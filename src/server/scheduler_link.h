@@ -13,6 +13,7 @@
 // transport. Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -52,12 +53,18 @@ class SchedulerLink final : public raftstore::SchedulerClient {
   // Registers (or updates) the store's address. Call once serving.
   Status Register(const std::string& advertise_address);
 
+  // Opens the region heartbeat stream. Call before the store runs (its
+  // leaders report through it); responses wait for Start.
+  void OpenStream();
   struct Stats {
     std::string data_dir;          // for capacity and available space
     uint64_t start_time_s = 0;     // unix seconds
   };
+  // Carries out operator steps on `store` and starts the store heartbeats.
   void Start(raftstore::Store* store, Stats stats, std::chrono::milliseconds heartbeat_interval);
-  // Stops the heartbeats and workers. Idempotent.
+  // Stops the store heartbeats and the worker; operator steps are no longer
+  // carried out. The stream stays until destruction (the store may still
+  // report while it stops). Idempotent.
   void Stop();
 
   std::shared_ptr<StoreResolver> Resolver();
@@ -76,7 +83,7 @@ class SchedulerLink final : public raftstore::SchedulerClient {
   client::SchedulerClient client_;
   client::SchedulerClient resolver_client_;  // short timeouts: the transport waits on it
   uint64_t store_id_ = 0;
-  raftstore::Store* store_ = nullptr;
+  std::atomic<raftstore::Store*> store_{nullptr};
   std::unique_ptr<client::RegionHeartbeatStream> stream_;
 
   std::mutex mu_;

@@ -102,6 +102,7 @@ Status Server::StartStore() {
     TKV_ASSIGN_OR_RETURN(auto joined, link_->Join(*engine_, addr, std::chrono::seconds(60)));
     store_id = joined.store_id;
     resolver = link_->Resolver();
+    link_->OpenStream();
   } else {
     TKV_ASSIGN_OR_RETURN(auto members, ParseInitialCluster(config_.initial_cluster));
     TKV_RETURN_IF_ERROR(BootstrapFixed(members));
