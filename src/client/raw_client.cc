@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <thread>
+#include <type_traits>
 
+#include "client/backoff.h"
 #include "common/bytes.h"
 
 namespace tinykv::client {
@@ -13,43 +15,11 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kMinBackoff{10};
-constexpr milliseconds kBusyBackoff{100};
-constexpr milliseconds kMaxBackoff{1000};
-// Immediate retries (new leader, new regions) in a row before backing off.
-constexpr int kMaxImmediate = 8;
-
 milliseconds Remaining(SteadyClock::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
   return left.count() > 0 ? left : milliseconds(0);
 }
 
-// Paces the retries of one operation.
-class Backoff {
- public:
-  explicit Backoff(SteadyClock::time_point deadline) : deadline_(deadline) {}
-  // Sleeps before the next attempt (unless `now`). False when the deadline
-  // would pass first.
-  bool Wait(bool now, bool busy) {
-    if (now && ++immediate_ <= kMaxImmediate) return SteadyClock::now() < deadline_;
-    immediate_ = 0;
-    if (busy && delay_ < kBusyBackoff) delay_ = kBusyBackoff;
-    if (SteadyClock::now() + delay_ >= deadline_) return false;
-    std::this_thread::sleep_for(delay_);
-    delay_ = std::min(delay_ * 2, kMaxBackoff);
-    return true;
-  }
-
- private:
-  SteadyClock::time_point deadline_;
-  milliseconds delay_ = kMinBackoff;
-  int immediate_ = 0;
-};
-
-Status GaveUp(const Status& last) {
-  return Status::Unavailable("gave up before the deadline" +
-                             (last.ok() ? std::string() : ": " + last.message()));
-}
 
 }  // namespace
 
@@ -111,41 +81,31 @@ RawClient::Attempt RawClient::Try(const RegionRoute& route, Req& req, Resp& resp
     return {now ? Next::kRetryNow : Next::kRetryLater,
             Status::Unavailable("region error: " + e.ShortDebugString()), e.has_server_is_busy()};
   }
-  if (!resp.error().empty()) {
-    Status st = ParseStatus(resp.error());
-    if (st.code() == Code::kBusy) return {Next::kRetryLater, st, true};
-    return {Next::kFail, st};  // includes kDeadlineExceeded: the server could not tell
+  // Raw responses carry a server error as text; transactional ones carry
+  // KeyErrors, which are the caller's to read.
+  if constexpr (requires { requires std::is_same_v<std::decay_t<decltype(resp.error())>, std::string>; }) {
+    if (!resp.error().empty()) {
+      Status st = ParseStatus(resp.error());
+      if (st.code() == Code::kBusy) return {Next::kRetryLater, st, true};
+      return {Next::kFail, st};  // includes kDeadlineExceeded: the server could not tell
+    }
   }
   return {Next::kDone, Status::OK()};
 }
 
-template <typename Req, typename Resp, typename Make>
-Result<std::pair<Resp, RegionRoute>> RawClient::Send(const std::string& key, Make make,
-                                                     bool is_write,
-                                                     SteadyClock::time_point deadline) {
-  Backoff backoff(deadline);
-  Status last;
-  while (true) {
-    auto route = cache_.Locate(key);
-    bool now = false, busy = false;
-    if (!route.ok()) {
-      if (route.status().code() != Code::kUnavailable &&
-          route.status().code() != Code::kDeadlineExceeded)
-        return route.status();
-      last = route.status();
-    } else {
-      Req req = make(*route);
-      Resp resp;
-      Attempt a = Try(*route, req, resp, is_write, deadline);
-      if (a.next == Next::kDone) return std::make_pair(std::move(resp), std::move(*route));
-      if (a.next == Next::kFail) return a.status;
-      last = a.status;
-      now = a.next == Next::kRetryNow;
-      busy = a.busy;
-    }
-    if (!backoff.Wait(now, busy)) return GaveUp(last);
-  }
-}
+// The transactional client's requests.
+#define TINYKV_TRY(Name)                                                              \
+  template RawClient::Attempt RawClient::Try(const RegionRoute&, kvrpcpb::Name##Request&, \
+                                             kvrpcpb::Name##Response&, bool,             \
+                                             SteadyClock::time_point);
+TINYKV_TRY(Get)
+TINYKV_TRY(Scan)
+TINYKV_TRY(Prewrite)
+TINYKV_TRY(Commit)
+TINYKV_TRY(BatchRollback)
+TINYKV_TRY(CheckTxnStatus)
+TINYKV_TRY(ResolveLock)
+#undef TINYKV_TRY
 
 Result<std::optional<std::string>> RawClient::Get(const std::string& key, const std::string& cf) {
   auto deadline = SteadyClock::now() + options_.timeout;

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "client/backoff.h"
 #include "client/region_cache.h"
 #include "client/scheduler_client.h"
 #include "client/store_client.h"
@@ -86,15 +87,15 @@ class RawClient {
   template <typename Req, typename Resp>
   Attempt Try(const RegionRoute& route, Req& req, Resp& resp, bool is_write,
               std::chrono::steady_clock::time_point deadline);
-
- private:
-  RawClient(std::unique_ptr<SchedulerClient> scheduler, RawClientOptions options);
-  std::shared_ptr<StoreClient> Store(const std::string& address);
   // Runs one request on the region holding `key` until done or the deadline.
   // `make(route)` builds the request; the route used is returned too.
   template <typename Req, typename Resp, typename Make>
   Result<std::pair<Resp, RegionRoute>> Send(const std::string& key, Make make, bool is_write,
                                             std::chrono::steady_clock::time_point deadline);
+
+ private:
+  RawClient(std::unique_ptr<SchedulerClient> scheduler, RawClientOptions options);
+  std::shared_ptr<StoreClient> Store(const std::string& address);
 
   const RawClientOptions options_;
   std::unique_ptr<SchedulerClient> scheduler_;
@@ -102,5 +103,35 @@ class RawClient {
   std::mutex stores_mu_;
   std::map<std::string, std::shared_ptr<StoreClient>> stores_;
 };
+
+// ---- Template definitions ----
+
+template <typename Req, typename Resp, typename Make>
+Result<std::pair<Resp, RegionRoute>> RawClient::Send(const std::string& key, Make make,
+                                                     bool is_write,
+                                                     std::chrono::steady_clock::time_point deadline) {
+  Backoff backoff(deadline);
+  Status last;
+  while (true) {
+    auto route = cache_.Locate(key);
+    bool now = false, busy = false;
+    if (!route.ok()) {
+      if (route.status().code() != Code::kUnavailable &&
+          route.status().code() != Code::kDeadlineExceeded)
+        return route.status();
+      last = route.status();
+    } else {
+      Req req = make(*route);
+      Resp resp;
+      Attempt a = Try(*route, req, resp, is_write, deadline);
+      if (a.next == Next::kDone) return std::make_pair(std::move(resp), std::move(*route));
+      if (a.next == Next::kFail) return a.status;
+      last = a.status;
+      now = a.next == Next::kRetryNow;
+      busy = a.busy;
+    }
+    if (!backoff.Wait(now, busy)) return GaveUp(last);
+  }
+}
 
 }  // namespace tinykv::client

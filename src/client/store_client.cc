@@ -23,6 +23,8 @@ Status FromGrpc(const grpc::Status& st, const std::string& address, bool is_writ
                    : fmt::format("no answer from {} in time", address));
     case grpc::StatusCode::UNAVAILABLE:
       return Status::Unavailable(fmt::format("cannot reach {}: {}", address, msg));
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Status::InvalidArgument(fmt::format("{} refused the request: {}", address, msg));
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return Status::InvalidArgument(fmt::format("message too large: {}", msg));
     case grpc::StatusCode::UNIMPLEMENTED:
@@ -215,6 +217,48 @@ Result<kvrpcpb::RawBatchPutResponse> StoreClient::Call(const kvrpcpb::RawBatchPu
                                                        std::chrono::milliseconds timeout) {
   return Invoke<kvrpcpb::RawBatchPutRequest, kvrpcpb::RawBatchPutResponse>(
       &tinykvpb::TinyKv::Stub::RawBatchPut, req, timeout, true);
+}
+
+Result<kvrpcpb::GetResponse> StoreClient::Call(const kvrpcpb::GetRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::GetRequest, kvrpcpb::GetResponse>(&tinykvpb::TinyKv::Stub::KvGet, req,
+                                                                timeout, false);
+}
+
+Result<kvrpcpb::ScanResponse> StoreClient::Call(const kvrpcpb::ScanRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::ScanRequest, kvrpcpb::ScanResponse>(&tinykvpb::TinyKv::Stub::KvScan, req,
+                                                                timeout, false);
+}
+
+Result<kvrpcpb::PrewriteResponse> StoreClient::Call(const kvrpcpb::PrewriteRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::PrewriteRequest, kvrpcpb::PrewriteResponse>(&tinykvpb::TinyKv::Stub::KvPrewrite, req,
+                                                                timeout, true);
+}
+
+Result<kvrpcpb::CommitResponse> StoreClient::Call(const kvrpcpb::CommitRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::CommitRequest, kvrpcpb::CommitResponse>(&tinykvpb::TinyKv::Stub::KvCommit, req,
+                                                                timeout, true);
+}
+
+Result<kvrpcpb::BatchRollbackResponse> StoreClient::Call(const kvrpcpb::BatchRollbackRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::BatchRollbackRequest, kvrpcpb::BatchRollbackResponse>(&tinykvpb::TinyKv::Stub::KvBatchRollback, req,
+                                                                timeout, true);
+}
+
+Result<kvrpcpb::CheckTxnStatusResponse> StoreClient::Call(const kvrpcpb::CheckTxnStatusRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::CheckTxnStatusRequest, kvrpcpb::CheckTxnStatusResponse>(&tinykvpb::TinyKv::Stub::KvCheckTxnStatus, req,
+                                                                timeout, true);
+}
+
+Result<kvrpcpb::ResolveLockResponse> StoreClient::Call(const kvrpcpb::ResolveLockRequest& req,
+                                                  std::chrono::milliseconds timeout) {
+  return Invoke<kvrpcpb::ResolveLockRequest, kvrpcpb::ResolveLockResponse>(&tinykvpb::TinyKv::Stub::KvResolveLock, req,
+                                                                timeout, true);
 }
 
 }  // namespace tinykv::client

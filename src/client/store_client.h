@@ -82,6 +82,21 @@ class StoreClient {
                                             std::chrono::milliseconds timeout);
   Result<kvrpcpb::RawBatchPutResponse> Call(const kvrpcpb::RawBatchPutRequest& req,
                                             std::chrono::milliseconds timeout);
+  // Transactional commands (reads: Get, Scan; the others are writes).
+  Result<kvrpcpb::GetResponse> Call(const kvrpcpb::GetRequest& req,
+                                    std::chrono::milliseconds timeout);
+  Result<kvrpcpb::ScanResponse> Call(const kvrpcpb::ScanRequest& req,
+                                     std::chrono::milliseconds timeout);
+  Result<kvrpcpb::PrewriteResponse> Call(const kvrpcpb::PrewriteRequest& req,
+                                         std::chrono::milliseconds timeout);
+  Result<kvrpcpb::CommitResponse> Call(const kvrpcpb::CommitRequest& req,
+                                       std::chrono::milliseconds timeout);
+  Result<kvrpcpb::BatchRollbackResponse> Call(const kvrpcpb::BatchRollbackRequest& req,
+                                              std::chrono::milliseconds timeout);
+  Result<kvrpcpb::CheckTxnStatusResponse> Call(const kvrpcpb::CheckTxnStatusRequest& req,
+                                               std::chrono::milliseconds timeout);
+  Result<kvrpcpb::ResolveLockResponse> Call(const kvrpcpb::ResolveLockRequest& req,
+                                            std::chrono::milliseconds timeout);
 
   const std::string& address() const { return address_; }
 

@@ -39,6 +39,10 @@ struct ReadResponse {
   Status status;
   std::shared_ptr<storage::Snapshot> snapshot;
   metapb::Region region;
+  // The leader's term when the read was served. A write decided from this
+  // snapshot carries it (RaftRequestHeader.term), so it is refused if
+  // leadership changed in between (another leader may have written since).
+  uint64_t term = 0;
 };
 using ReadCallback = std::function<void(ReadResponse)>;
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "common/codec.h"
 #include "raftstore/keys.h"
 
 namespace tinykv::raftstore {
@@ -193,7 +194,7 @@ void Store::Stop() {
     if (auto* c = std::get_if<CommandIn>(&msg)) {
       c->cb(WriteResponse{{}, Status::Unavailable("the store is stopping"), {}});
     } else if (auto* r = std::get_if<ReadIn>(&msg)) {
-      r->cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}});
+      r->cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}, 0});
     }
   }
   for (auto& [id, peer] : peers_) {
@@ -201,7 +202,7 @@ void Store::Stop() {
       p.cb(WriteResponse{{}, UndeterminedStatus("the store is stopping"), {}});
     peer->proposals.clear();
     for (auto& r : peer->reads)
-      r.cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}});
+      r.cb(ReadResponse{{}, Status::Unavailable("the store is stopping"), nullptr, {}, 0});
     peer->reads.clear();
   }
   applier_.AbortAll("the store is stopping");
@@ -292,7 +293,7 @@ void Store::Handle(StoreMsg& msg) {
         } else if constexpr (std::is_same_v<T, SplitIdsIn>) {
           HandleSplitIds(m);
         } else if constexpr (std::is_same_v<T, SplitRequestIn>) {
-          HandleSplitRequest(m);
+          HandleSplitRequest(std::move(m));
         } else if constexpr (std::is_same_v<T, ReportAllIn>) {
           for (auto& [id, peer] : peers_) {
             if (peer->IsLeader()) {
@@ -545,6 +546,7 @@ void Store::ServeReads(Peer& peer) {
     ReadResponse resp;
     resp.snapshot = snap;
     resp.region = peer.region();
+    resp.term = peer.raft().raft().term();
     it->cb(std::move(resp));
     it = peer.reads.erase(it);
   }
@@ -1065,7 +1067,7 @@ void Store::ReportRegion(Peer& peer) {
   deps_.scheduler->ReportRegion(hb);
 }
 
-void Store::HandleSplitRequest(const SplitRequestIn& in) {
+void Store::HandleSplitRequest(SplitRequestIn in) {
   Peer* peer = FindPeer(in.region_id);
   if (peer == nullptr || !peer->IsLeader() || !peer->IsInitialized() ||
       deps_.scheduler == nullptr || EpochOlder(in.epoch, peer->region().region_epoch())) {
@@ -1077,6 +1079,7 @@ void Store::HandleSplitRequest(const SplitRequestIn& in) {
   peer->split_deadline_ms = now + 3 * deps_.config.split_check_tick_ms;
   const metapb::Region& region = peer->region();
   if (!in.split_key.empty()) {
+    in.split_key = std::string(TrimToEncodedPrefix(in.split_key));
     if (!KeyInRegion(in.split_key, region) || in.split_key == region.start_key()) {
       peer->splitting = false;
       logger_->warn("region {}: split key not inside the region; ignored", in.region_id);
@@ -1270,8 +1273,10 @@ Store::SplitCheckIn Store::CheckSplit(const SplitCheckTask& task) {
   auto it = task.snapshot->NewIterator(biggest_cf, opts);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     bytes += it->key().size() + it->value().size();
-    if (bytes >= target && std::string(it->key()) > region.start_key()) {
-      out.split_key = std::string(it->key());
+    // Never between two versions of a transactional key (txn/keys.h).
+    std::string key(TrimToEncodedPrefix(it->key()));
+    if (bytes >= target && key > region.start_key()) {
+      out.split_key = std::move(key);
       break;
     }
   }

@@ -192,7 +192,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   void CreateSplitPeer(Peer& left, const metapb::Region& right);
   void HandleSplitCheck(const SplitCheckIn& in);
   void HandleSplitIds(SplitIdsIn& in);
-  void HandleSplitRequest(const SplitRequestIn& in);
+  void HandleSplitRequest(SplitRequestIn in);
   // Reports again when a leader's pending peers changed since its report.
   void CheckPendingPeers(Peer& peer);
   SplitCheckIn CheckSplit(const SplitCheckTask& task);

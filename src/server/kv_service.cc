@@ -19,6 +19,35 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, RawKv& raw,
   return reactor;
 }
 
+grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
+  switch (s.code()) {
+    case Code::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case Code::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case Code::kBusy:
+    case Code::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    default:
+      break;
+  }
+  return grpc::Status(code, s.ToString());
+}
+
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* ServeTxn(grpc::CallbackServerContext* ctx, TxnKv& txn,
+                                   void (TxnKv::*handler)(const Request&, Response*, TxnKv::Done),
+                                   const Request* req, Response* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  (txn.*handler)(*req, resp, [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
+  return reactor;
+}
+
 // Reads a client stream, handing each message to `on_message`; finishes with
 // OK at the end of the stream, or with the status on_message returns, or
 // when the service closes its streams (at shutdown).
@@ -192,6 +221,48 @@ grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* ct
                                                  const kvrpcpb::RawBatchPutRequest* req,
                                                  kvrpcpb::RawBatchPutResponse* resp) {
   return Serve(ctx, raw_, &RawKv::BatchPut, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvGet(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::GetRequest* req,
+                                             kvrpcpb::GetResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::Get, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvScan(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::ScanRequest* req,
+                                             kvrpcpb::ScanResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::Scan, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvPrewrite(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::PrewriteRequest* req,
+                                             kvrpcpb::PrewriteResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::Prewrite, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvCommit(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::CommitRequest* req,
+                                             kvrpcpb::CommitResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::Commit, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvCheckTxnStatus(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::CheckTxnStatusRequest* req,
+                                             kvrpcpb::CheckTxnStatusResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::CheckTxnStatus, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvBatchRollback(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::BatchRollbackRequest* req,
+                                             kvrpcpb::BatchRollbackResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::BatchRollback, req, resp);
+}
+
+grpc::ServerUnaryReactor* KvService::KvResolveLock(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::ResolveLockRequest* req,
+                                             kvrpcpb::ResolveLockResponse* resp) {
+  return ServeTxn(ctx, txn_, &TxnKv::ResolveLock, req, resp);
 }
 
 }  // namespace tinykv::server

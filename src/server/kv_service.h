@@ -1,8 +1,11 @@
 // KvService: tinykvpb.TinyKv on gRPC's callback API. Each RPC hands the
-// request to its handler and finishes when the handler's `done` runs, so no
-// gRPC thread waits on the disk. RPCs without a handler yet (transactions,
-// Coprocessor) keep the generated default: UNIMPLEMENTED; so do Raft and
-// Snapshot in standalone mode.
+// request to its handler (RawKv, TxnKv) and finishes when the handler's
+// `done` runs, so no gRPC thread waits on the disk. Coprocessor keeps the
+// generated default, UNIMPLEMENTED; so do Raft and Snapshot in standalone
+// mode. A transactional command's Status (txn_kv.h) becomes the call's
+// status: INVALID_ARGUMENT for bad input, DEADLINE_EXCEEDED when a write's
+// outcome is unknown, UNAVAILABLE when the server is busy or stopping (not
+// done), INTERNAL for a storage failure.
 //
 // Raft: a stream of messages from another store, each handed to the sink.
 // Snapshot: a stream of chunks (the message, then its data), reassembled
@@ -15,6 +18,7 @@
 
 #include "raft_serverpb.pb.h"
 #include "server/raw_kv.h"
+#include "server/txn_kv.h"
 #include "tinykvpb.grpc.pb.h"
 
 namespace tinykv::server {
@@ -45,10 +49,32 @@ class KvService final : public tinykvpb::TinyKv::CallbackService {
  public:
   using RaftSink = std::function<void(raft_serverpb::RaftMessage)>;
 
-  // `raw` must outlive the service. Without a sink (standalone) the Raft
-  // and Snapshot streams are UNIMPLEMENTED.
-  explicit KvService(RawKv& raw, RaftSink sink = nullptr, size_t max_snapshot_size = 0)
-      : raw_(raw), sink_(std::move(sink)), max_snapshot_size_(max_snapshot_size) {}
+  // `raw` and `txn` must outlive the service. Without a sink (standalone)
+  // the Raft and Snapshot streams are UNIMPLEMENTED.
+  KvService(RawKv& raw, TxnKv& txn, RaftSink sink = nullptr, size_t max_snapshot_size = 0)
+      : raw_(raw), txn_(txn), sink_(std::move(sink)), max_snapshot_size_(max_snapshot_size) {}
+
+  grpc::ServerUnaryReactor* KvGet(grpc::CallbackServerContext* ctx,
+                                  const kvrpcpb::GetRequest* req,
+                                  kvrpcpb::GetResponse* resp) override;
+  grpc::ServerUnaryReactor* KvScan(grpc::CallbackServerContext* ctx,
+                                   const kvrpcpb::ScanRequest* req,
+                                   kvrpcpb::ScanResponse* resp) override;
+  grpc::ServerUnaryReactor* KvPrewrite(grpc::CallbackServerContext* ctx,
+                                       const kvrpcpb::PrewriteRequest* req,
+                                       kvrpcpb::PrewriteResponse* resp) override;
+  grpc::ServerUnaryReactor* KvCommit(grpc::CallbackServerContext* ctx,
+                                     const kvrpcpb::CommitRequest* req,
+                                     kvrpcpb::CommitResponse* resp) override;
+  grpc::ServerUnaryReactor* KvCheckTxnStatus(grpc::CallbackServerContext* ctx,
+                                             const kvrpcpb::CheckTxnStatusRequest* req,
+                                             kvrpcpb::CheckTxnStatusResponse* resp) override;
+  grpc::ServerUnaryReactor* KvBatchRollback(grpc::CallbackServerContext* ctx,
+                                            const kvrpcpb::BatchRollbackRequest* req,
+                                            kvrpcpb::BatchRollbackResponse* resp) override;
+  grpc::ServerUnaryReactor* KvResolveLock(grpc::CallbackServerContext* ctx,
+                                          const kvrpcpb::ResolveLockRequest* req,
+                                          kvrpcpb::ResolveLockResponse* resp) override;
 
   grpc::ServerUnaryReactor* RawGet(grpc::CallbackServerContext* ctx,
                                    const kvrpcpb::RawGetRequest* req,
@@ -78,6 +104,7 @@ class KvService final : public tinykvpb::TinyKv::CallbackService {
 
  private:
   RawKv& raw_;
+  TxnKv& txn_;
   RaftSink sink_;
   size_t max_snapshot_size_;
   StreamRegistry streams_;

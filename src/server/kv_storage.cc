@@ -14,7 +14,7 @@ void StandaloneKvStorage::Write(const kvrpcpb::Context&, storage::WriteBatch bat
 void StandaloneKvStorage::Snapshot(const kvrpcpb::Context&, SnapshotDone done) {
   storage_.AsyncSnapshot([done = std::move(done)](Result<std::unique_ptr<storage::Snapshot>> snap) {
     if (!snap.ok()) return done(std::nullopt, snap.status());
-    done(std::nullopt, KvSnapshot{std::shared_ptr<storage::Snapshot>(std::move(*snap)), {}});
+    done(std::nullopt, KvSnapshot{std::shared_ptr<storage::Snapshot>(std::move(*snap)), {}, 0});
   });
 }
 
@@ -63,7 +63,7 @@ void RaftKvStorage::Snapshot(const kvrpcpb::Context& ctx, SnapshotDone done) {
     if (resp.region_error)
       return done(std::move(resp.region_error), Status::Unavailable("region error"));
     if (!resp.status.ok()) return done(std::nullopt, std::move(resp.status));
-    done(std::nullopt, KvSnapshot{std::move(resp.snapshot), std::move(resp.region)});
+    done(std::nullopt, KvSnapshot{std::move(resp.snapshot), std::move(resp.region), resp.term});
   });
 }
 

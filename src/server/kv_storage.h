@@ -35,6 +35,10 @@ struct KvSnapshot {
   // Cluster mode: the region served; keys outside it are not this
   // snapshot's to answer. Standalone: none (every key).
   std::optional<metapb::Region> region;
+  // Cluster mode: the leader's term it was read at (see
+  // raftstore::ReadResponse::term); a write decided from it passes it in
+  // its Context. Standalone: 0 (no check).
+  uint64_t term = 0;
 };
 
 class KvStorage {

@@ -18,6 +18,7 @@
 #include "server/kv_storage.h"
 #include "server/process.h"
 #include "server/raw_kv.h"
+#include "server/txn_kv.h"
 #include "server/scheduler_link.h"
 #include "server/transport.h"
 #include "storage/rocks/rocks_engine.h"
@@ -63,8 +64,14 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
                                 .max_scan_limit = config.max_scan_limit,
                                 .max_response_bytes = config.max_message_size,
                                 .max_batch_keys = config.max_batch_keys});
-  server->service_ =
-      std::make_unique<KvService>(*server->raw_, std::move(sink), config.max_snapshot_size);
+  server->txn_ = std::make_unique<TxnKv>(
+      *server->kv_, TxnKvLimits{.max_key_size = config.max_key_size,
+                                .max_value_size = config.max_value_size,
+                                .max_scan_limit = config.max_scan_limit,
+                                .max_response_bytes = config.max_message_size,
+                                .max_batch_keys = config.max_batch_keys});
+  server->service_ = std::make_unique<KvService>(*server->raw_, *server->txn_, std::move(sink),
+                                                 config.max_snapshot_size);
 
   TKV_ASSIGN_OR_RETURN(auto grpc_server,
                        StartGrpcServer({.addr = config.addr,

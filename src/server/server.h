@@ -37,6 +37,7 @@ class StoreRunner;
 namespace tinykv::server {
 
 class RawKv;
+class TxnKv;
 class KvService;
 class KvStorage;
 class GrpcTransport;
@@ -83,6 +84,7 @@ class Server {
   std::unique_ptr<raftstore::StoreRunner> runner_;
   std::unique_ptr<KvStorage> kv_;
   std::unique_ptr<RawKv> raw_;
+  std::unique_ptr<TxnKv> txn_;
   std::unique_ptr<KvService> service_;
   std::unique_ptr<grpc::Server> grpc_;
 };

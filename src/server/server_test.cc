@@ -90,39 +90,49 @@ TEST_F(ServerTest, RawCommandsOverGrpc) {
   EXPECT_TRUE(Get("k1").not_found());
 }
 
+// The transactional RPCs over gRPC: a prewrite, a commit and a read, and
+// bad input answered with INVALID_ARGUMENT.
+TEST_F(ServerTest, TransactionalRoundTrip) {
+  StartServer();
+  kvrpcpb::PrewriteRequest pw;
+  auto* m = pw.add_mutations();
+  m->set_op(kvrpcpb::Put);
+  m->set_key("tk");
+  m->set_value("tv");
+  pw.set_primary_lock("tk");
+  pw.set_start_version(100);
+  pw.set_lock_ttl(3000);
+  kvrpcpb::PrewriteResponse pwr;
+  ASSERT_TRUE(stub_->KvPrewrite(Ctx().get(), pw, &pwr).ok());
+  EXPECT_EQ(pwr.errors_size(), 0);
+
+  kvrpcpb::GetRequest get;
+  get.set_key("tk");
+  get.set_version(200);
+  kvrpcpb::GetResponse locked;
+  ASSERT_TRUE(stub_->KvGet(Ctx().get(), get, &locked).ok());
+  EXPECT_EQ(locked.error().locked().lock_version(), 100u);
+
+  kvrpcpb::CommitRequest commit;
+  commit.set_start_version(100);
+  commit.add_keys("tk");
+  commit.set_commit_version(110);
+  kvrpcpb::CommitResponse committed;
+  ASSERT_TRUE(stub_->KvCommit(Ctx().get(), commit, &committed).ok());
+  EXPECT_FALSE(committed.has_error());
+
+  kvrpcpb::GetResponse value;
+  ASSERT_TRUE(stub_->KvGet(Ctx().get(), get, &value).ok());
+  EXPECT_EQ(value.value(), "tv");
+
+  kvrpcpb::GetRequest empty;
+  kvrpcpb::GetResponse bad;
+  grpc::Status st = stub_->KvGet(Ctx().get(), empty, &bad);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+}
+
 TEST_F(ServerTest, UnservedRpcsAnswerUnimplemented) {
   StartServer();
-  {
-    kvrpcpb::GetResponse r;
-    EXPECT_EQ(stub_->KvGet(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::ScanResponse r;
-    EXPECT_EQ(stub_->KvScan(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::PrewriteResponse r;
-    EXPECT_EQ(stub_->KvPrewrite(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::CommitResponse r;
-    EXPECT_EQ(stub_->KvCommit(Ctx().get(), {}, &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::CheckTxnStatusResponse r;
-    EXPECT_EQ(stub_->KvCheckTxnStatus(Ctx().get(), {}, &r).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::BatchRollbackResponse r;
-    EXPECT_EQ(stub_->KvBatchRollback(Ctx().get(), {}, &r).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
-  }
-  {
-    kvrpcpb::ResolveLockResponse r;
-    EXPECT_EQ(stub_->KvResolveLock(Ctx().get(), {}, &r).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
-  }
   {
     coprocessor::Response r;
     EXPECT_EQ(stub_->Coprocessor(Ctx().get(), {}, &r).error_code(),

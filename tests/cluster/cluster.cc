@@ -264,7 +264,7 @@ void Cluster::Read(uint64_t store_id, raft_cmdpb::RaftRequestHeader header,
   raftstore::Store* s = store(store_id);
   if (s == nullptr) {
     After(0, [cb = std::move(cb)] {
-      cb(raftstore::ReadResponse{{}, Status::Unavailable("store is down"), nullptr, {}});
+      cb(raftstore::ReadResponse{{}, Status::Unavailable("store is down"), nullptr, {}, 0});
     });
     return;
   }

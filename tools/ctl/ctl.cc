@@ -14,6 +14,7 @@
 
 #include "client/raw_client.h"
 #include "client/store_client.h"
+#include "client/txn_client.h"
 #include "common/bytes.h"
 
 namespace tinykv::ctl {
@@ -219,15 +220,19 @@ class Command {
     if (!key.ok()) return Error(key.status());
     auto b = Backend();
     if (!b.ok()) return Error(b.status());
-    auto v = (*b)->Get(o_.cf, *key);
+    return PrintValue(*key, (*b)->Get(o_.cf, *key));
+  }
+
+  // What a get found: the value (exit 0), or nothing (exit 1).
+  int PrintValue(const std::string& key, const Result<std::optional<std::string>>& v) {
     if (!v.ok()) return Error(v.status());
     if (!v->has_value()) {
-      if (o_.json) out_ << json{{"key", Encode(*key)}, {"found", false}}.dump() << "\n";
+      if (o_.json) out_ << json{{"key", Encode(key)}, {"found", false}}.dump() << "\n";
       err_ << "tinykv-ctl: not found\n";
       return kExitNotFound;
     }
     if (o_.json) {
-      out_ << json{{"key", Encode(*key)}, {"found", true}, {"value", Encode(**v)}}.dump() << "\n";
+      out_ << json{{"key", Encode(key)}, {"found", true}, {"value", Encode(**v)}}.dump() << "\n";
     } else {
       out_ << Encode(**v) << "\n";
     }
@@ -275,14 +280,7 @@ class Command {
     if (!b.ok()) return Error(b.status());
     auto kvs = (*b)->Scan(o_.cf, *start, *end, o_.limit);
     if (!kvs.ok()) return Error(kvs.status());
-    if (o_.json) {
-      json arr = json::array();
-      for (const auto& kv : *kvs)
-        arr.push_back({{"key", Encode(kv.key)}, {"value", Encode(kv.value)}});
-      out_ << json{{"kvs", arr}}.dump() << "\n";
-    } else {
-      for (const auto& kv : *kvs) out_ << Encode(kv.key) << "\t" << Encode(kv.value) << "\n";
-    }
+    PrintPairs(*kvs);
     return kExitOk;
   }
 
@@ -599,6 +597,191 @@ class Command {
     return kExitOk;
   }
 
+  // ---- txn ----
+
+  Result<client::TxnClient*> Txns() {
+    if (o_.scheduler.empty()) {
+      return Status::InvalidArgument(
+          "transactions need --scheduler HOST:PORT (a cluster: timestamps come from its TSO)");
+    }
+    TKV_ASSIGN_OR_RETURN(auto* c, Cluster());
+    if (!txns_) {
+      client::TxnOptions t;
+      t.timeout = Timeout();
+      txns_ = std::make_unique<client::TxnClient>(*c, t);
+    }
+    return txns_.get();
+  }
+
+  int TxnGet() {
+    auto key = Decode(o_.key, "KEY");
+    if (!key.ok()) return Error(key.status());
+    auto t = Txns();
+    if (!t.ok()) return Error(t.status());
+    auto txn = (*t)->Begin();
+    if (!txn.ok()) return Error(txn.status());
+    return PrintValue(*key, (*txn)->Get(*key));
+  }
+
+  // One-statement write transactions: put (value set) or delete.
+  int TxnWrite(bool is_put, bool value_given) {
+    auto key = Decode(o_.key, "KEY");
+    if (!key.ok()) return Error(key.status());
+    std::string value;
+    if (is_put) {
+      if (!value_given) return Error(Status::InvalidArgument("give VALUE"));
+      auto decoded = Decode(o_.value, "VALUE");
+      if (!decoded.ok()) return Error(decoded.status());
+      value = std::move(decoded).value();
+    }
+    auto t = Txns();
+    if (!t.ok()) return Error(t.status());
+    auto txn = (*t)->Begin();
+    if (!txn.ok()) return Error(txn.status());
+    if (is_put) {
+      (*txn)->Put(*key, value);
+    } else {
+      (*txn)->Delete(*key);
+    }
+    Status s = (*txn)->Commit();
+    if (!s.ok()) return Error(s);
+    if (o_.json) {
+      out_ << json{{"ok", true}, {"start_ts", (*txn)->start_ts()}, {"commit_ts", (*txn)->commit_ts()}}
+                  .dump()
+           << "\n";
+    } else {
+      out_ << "OK\n";
+    }
+    return kExitOk;
+  }
+
+  int TxnScan() {
+    auto start = Decode(o_.key, "START");
+    if (!start.ok()) return Error(start.status());
+    auto end = Decode(o_.end, "--end");
+    if (!end.ok()) return Error(end.status());
+    auto t = Txns();
+    if (!t.ok()) return Error(t.status());
+    auto txn = (*t)->Begin();
+    if (!txn.ok()) return Error(txn.status());
+    auto kvs = (*txn)->Scan(*start, *end, o_.limit);
+    if (!kvs.ok()) return Error(kvs.status());
+    PrintPairs(*kvs);
+    return kExitOk;
+  }
+
+  // Lines of `in`: begin, get KEY, put KEY VALUE, delete KEY,
+  // scan START [END [LIMIT]], commit, rollback; '#' starts a comment.
+  // Stops at the first error (rolling back an open transaction).
+  int TxnScript(std::istream& in) {
+    auto t = Txns();
+    if (!t.ok()) return Error(t.status());
+    std::unique_ptr<client::Txn> txn;
+    std::string line;
+    size_t line_no = 0;
+    auto fail = [&](const Status& s) {
+      if (txn) (void)txn->Rollback();
+      return Error(s.WithContext(fmt::format("stdin line {}", line_no)));
+    };
+    while (std::getline(in, line)) {
+      ++line_no;
+      std::istringstream words(line);
+      std::vector<std::string> w;
+      for (std::string x; words >> x;) {
+        if (x[0] == '#') break;
+        w.push_back(std::move(x));
+      }
+      if (w.empty()) continue;
+      const std::string& cmd = w[0];
+      auto arg = [&](size_t i, const char* what) -> Result<std::string> {
+        if (w.size() <= i) return Status::InvalidArgument(fmt::format("{}: missing {}", cmd, what));
+        return Decode(w[i], what);
+      };
+      if (cmd == "begin") {
+        if (txn) return fail(Status::InvalidArgument("begin inside a transaction"));
+        auto b = (*t)->Begin();
+        if (!b.ok()) return fail(b.status());
+        txn = std::move(*b);
+        Line({{"begin", txn->start_ts()}}, fmt::format("BEGIN {}", txn->start_ts()));
+        continue;
+      }
+      if (!txn) return fail(Status::InvalidArgument(fmt::format("{} outside a transaction (begin first)", cmd)));
+      if (cmd == "get") {
+        auto key = arg(1, "KEY");
+        if (!key.ok()) return fail(key.status());
+        auto v = txn->Get(*key);
+        if (!v.ok()) return fail(v.status());
+        if (v->has_value()) {
+          Line({{"key", Encode(*key)}, {"found", true}, {"value", Encode(**v)}}, Encode(**v));
+        } else {
+          Line({{"key", Encode(*key)}, {"found", false}}, "(not found)");
+        }
+      } else if (cmd == "put") {
+        auto key = arg(1, "KEY");
+        if (!key.ok()) return fail(key.status());
+        auto value = arg(2, "VALUE");
+        if (!value.ok()) return fail(value.status());
+        txn->Put(*key, *value);
+      } else if (cmd == "delete") {
+        auto key = arg(1, "KEY");
+        if (!key.ok()) return fail(key.status());
+        txn->Delete(*key);
+      } else if (cmd == "scan") {
+        auto start = arg(1, "START");
+        if (!start.ok()) return fail(start.status());
+        std::string end;
+        uint32_t limit = o_.limit;
+        if (w.size() > 2) {
+          auto e = arg(2, "END");
+          if (!e.ok()) return fail(e.status());
+          end = *e;
+        }
+        if (w.size() > 3) {
+          try {
+            limit = static_cast<uint32_t>(std::stoul(w[3]));
+          } catch (const std::exception&) {
+            return fail(Status::InvalidArgument("scan: LIMIT is not a number"));
+          }
+        }
+        auto kvs = txn->Scan(*start, end, limit);
+        if (!kvs.ok()) return fail(kvs.status());
+        PrintPairs(*kvs);
+      } else if (cmd == "commit") {
+        Status s = txn->Commit();
+        if (!s.ok()) {
+          txn.reset();  // Commit cleans up after itself
+          return fail(s);
+        }
+        Line({{"commit", txn->commit_ts()}}, fmt::format("COMMIT {}", txn->commit_ts()));
+        txn.reset();
+      } else if (cmd == "rollback") {
+        Status s = txn->Rollback();
+        txn.reset();
+        if (!s.ok()) return fail(s);
+        Line({{"rollback", true}}, "ROLLBACK");
+      } else {
+        return fail(Status::InvalidArgument(fmt::format(
+            "unknown statement '{}' (begin, get, put, delete, scan, commit, rollback)", cmd)));
+      }
+    }
+    if (txn) return fail(Status::InvalidArgument("the input ended inside a transaction; rolled back"));
+    return kExitOk;
+  }
+
+  void Line(const json& j, const std::string& text) {
+    out_ << (o_.json ? j.dump() : text) << "\n";
+  }
+
+  void PrintPairs(const std::vector<client::KvPair>& kvs) {
+    if (o_.json) {
+      json arr = json::array();
+      for (const auto& kv : kvs) arr.push_back({{"key", Encode(kv.key)}, {"value", Encode(kv.value)}});
+      out_ << json{{"kvs", arr}}.dump() << "\n";
+    } else {
+      for (const auto& kv : kvs) out_ << Encode(kv.key) << "\t" << Encode(kv.value) << "\n";
+    }
+  }
+
   int DeleteStore() {
     auto c = Cluster();
     if (!c.ok()) return Error(c.status());
@@ -631,6 +814,7 @@ class Command {
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<client::RawClient> cluster_;
+  std::unique_ptr<client::TxnClient> txns_;
   std::unique_ptr<RawBackend> backend_;
 };
 
@@ -682,6 +866,21 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   CLI::App* batch_get = raw->add_subcommand(
       "batch-get", "print KEY<TAB>VALUE for each KEY line of stdin (exit 1 if one is missing)");
   add_cf(batch_get);
+  CLI::App* txn = app.add_subcommand("txn", "transactional commands (a cluster: --scheduler)");
+  txn->require_subcommand(1);
+  CLI::App* tget = txn->add_subcommand("get", "read KEY in a transaction (exit 1 if there is none)");
+  tget->add_option("KEY", o.key, "the key")->required();
+  CLI::App* tput = txn->add_subcommand("put", "set KEY to VALUE in a transaction of its own");
+  tput->add_option("KEY", o.key, "the key")->required();
+  CLI::Option* tvalue_opt = tput->add_option("VALUE", o.value, "the value");
+  CLI::App* tdel = txn->add_subcommand("delete", "delete KEY in a transaction of its own");
+  tdel->add_option("KEY", o.key, "the key")->required();
+  CLI::App* tscan = txn->add_subcommand("scan", "print up to --limit pairs from START on, at one snapshot");
+  tscan->add_option("START", o.key, "first key (\"\" for the beginning)")->required();
+  tscan->add_option("--end", o.end, "stop before this key (default: no end)");
+  tscan->add_option("--limit", o.limit, "most pairs to print")->capture_default_str();
+  CLI::App* tscript = txn->add_subcommand(
+      "script", "run begin/get/put/delete/scan/commit/rollback lines from stdin");
   CLI::App* health = app.add_subcommand("health", "check that the store at --addr serves");
   int wait_stores = 3;
   double wait_timeout = 60;
@@ -734,6 +933,11 @@ int RunCtl(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   if (*put) return cmd.Put(value_opt->count() > 0);
   if (*del) return cmd.Delete();
   if (*scan) return cmd.Scan();
+  if (*tget) return cmd.TxnGet();
+  if (*tput) return cmd.TxnWrite(true, tvalue_opt->count() > 0);
+  if (*tdel) return cmd.TxnWrite(false, false);
+  if (*tscan) return cmd.TxnScan();
+  if (*tscript) return cmd.TxnScript(std::cin);
   if (*health) return cmd.Health();
   if (*batch_put) return cmd.BatchPut();
   if (*batch_get) return cmd.BatchGet();

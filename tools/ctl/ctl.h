@@ -11,6 +11,11 @@
 //     raw batch-get [--cf CF]                KEY lines from stdin; prints KEY<TAB>VALUE
 //     health                                 SERVING, or an error (one store, --addr)
 //   with --scheduler (a cluster):
+//     txn get KEY | put KEY VALUE | delete KEY | scan START [--end END] [--limit N]
+//                                            one-statement transactions
+//     txn script                             lines of stdin: begin, get KEY, put KEY VALUE,
+//                                            delete KEY, scan START [END [LIMIT]], commit,
+//                                            rollback; prints BEGIN ts, values, COMMIT ts
 //     cluster [--regions N]                  stores and regions at a glance
 //     region KEY | region --id ID            the region holding KEY
 //     operator add-peer REGION STORE | remove-peer REGION STORE |
@@ -25,7 +30,8 @@
 // with --hex. Exit status: 0 success, 1 `raw get` found nothing, 2 any error
 // (one line on stderr; with --json also {"error": ...} on stdout). A write
 // whose outcome is unknown (it may or may not have applied) is an error with
-// code DeadlineExceeded.
+// code DeadlineExceeded; a transaction that could not commit (a write
+// conflict) is an error with code Aborted: run it again.
 #pragma once
 
 #include <ostream>
