@@ -186,6 +186,7 @@ TinyKV is running: a scheduler and $stores stores on this machine
 Try it from another terminal:
   $ctl_bin --scheduler $scheduler_addr raw put hello world
   $ctl_bin --scheduler $scheduler_addr raw get hello
+  $ctl_bin --scheduler $scheduler_addr txn put alice 100
   $ctl_bin --scheduler $scheduler_addr cluster
 
 INFO
@@ -223,6 +224,20 @@ if [ "$demo" = 1 ]; then
   echo "    get demo/key004242 -> $(ctl raw get demo/key004242 | cut -c1-40)..."
   echo "    scan from demo/key009998:"
   ctl raw scan demo/key009998 --limit 3 | cut -c1-60 | sed 's/^/      /'
+  echo "==> demo: a transaction moving 30 from alice to bob"
+  ctl txn script <<'SCRIPT' | sed 's/^/    /'
+begin
+put demo/alice 100
+put demo/bob 0
+commit
+begin
+get demo/alice
+get demo/bob
+put demo/alice 70
+put demo/bob 30
+commit
+SCRIPT
+  echo "    now: alice $(ctl txn get demo/alice), bob $(ctl txn get demo/bob)"
   echo
   ctl cluster
   echo

@@ -121,6 +121,8 @@ Status TxnClient::ForEachGroup(const std::vector<std::string>& keys, const std::
       // Rerun at once the groups held back for `first`, once it is done.
       if (first_done && !retry.empty() && last.ok()) now = true;
     }
+    // A key whose region could not be found is tried again, not dropped.
+    if (!located) retry = todo;
     todo = std::move(retry);
     if (todo.empty()) break;
     if (!backoff.Wait(now, busy)) return GaveUp(last);
@@ -277,7 +279,9 @@ Status Txn::Prewrite() {
         }
         req.set_primary_lock(primary_);
         req.set_start_version(start_ts_);
-        req.set_lock_ttl(client_.options_.lock_ttl_ms);
+        // A lock's TTL counts from the start ts: add the time since then,
+        // so that a transaction slow to prewrite still gets its full TTL.
+        req.set_lock_ttl(client_.options_.lock_ttl_ms + ElapsedMs());
         kvrpcpb::PrewriteResponse resp;
         Attempt a = client_.raw_.Try(route, req, resp, true, deadline);
         if (a.next != Next::kDone || resp.errors_size() == 0) return a;
@@ -326,23 +330,24 @@ Status Txn::CommitPrimary() {
                                                                             true, deadline);
     if (r.ok()) {
       done_ = true;
-      if (!r->first.has_error()) return Status::OK();
+      if (!r->first.has_error()) {
+        committed_ = true;
+        return Status::OK();
+      }
       // Rolled back by a reader (the locks had expired) or lock not found:
       // not committed.
-      if (!unknown.ok() && !r->first.error().abort().empty()) {
-        // An earlier attempt may have committed before the lock vanished?
-        // No: a committed primary leaves a write record, which the retry
-        // finds. So this is a real rollback.
-      }
+      // (Also after an attempt whose outcome was unknown: had it committed,
+      // its commit record would answer this retry with OK.)
       return Status::Aborted("not committed: " + Describe(r->first.error()));
     }
     if (!IsOutcomeUnknown(r.status())) {
       if (!unknown.ok()) break;  // an earlier attempt's outcome is unknown
       if (r.status().code() == Code::kUnavailable) {
-        // Nothing reached a store: not committed yet, and the locks stay
-        // until a reader rolls them back.
-        done_ = true;
-        return Status::Aborted("the primary key could not be committed: " + r.status().message());
+        // Nothing reached a store: not committed. Take the locks away (best
+        // effort; readers roll back what is left once the TTL passes).
+        Status rb = Rollback();
+        return Status::Aborted("the primary key could not be committed: " + r.status().message() +
+                               (rb.ok() ? "" : " (rollback: " + rb.message() + ")"));
       }
       return r.status();
     }
@@ -386,9 +391,17 @@ Status Txn::Commit() {
   return Status::OK();
 }
 
+uint64_t Txn::ElapsedMs() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - began_)
+                                   .count());
+}
+
 Status Txn::Rollback() {
   Status s;
-  if (prewritten_ && commit_ts_ == 0 && !writes_.empty()) {
+  // Safe whenever the primary is not known to be committed: the rollback of
+  // a committed key is refused (abort), so it never undoes a commit.
+  if (prewritten_ && !committed_ && !writes_.empty()) {
     auto deadline = std::chrono::steady_clock::now() + client_.options_.timeout;
     std::vector<std::string> keys;
     for (const auto& [k, v] : writes_) keys.push_back(k);

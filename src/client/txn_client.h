@@ -44,8 +44,10 @@
 namespace tinykv::client {
 
 struct TxnOptions {
-  // Time to live of a transaction's locks: a lock older than this (in the
-  // TSO's physical time) may be rolled back by a reader that meets it.
+  // Time to live of a transaction's locks, from the prewrite: a lock older
+  // than this (in the TSO's physical time) may be rolled back by a reader
+  // that meets it. (The lock records it counted from the start ts: the
+  // time since Begin is added.)
   uint64_t lock_ttl_ms = 3000;
   // Whole operation (a read, a commit), retries and lock waits included.
   std::chrono::milliseconds timeout{20000};
@@ -88,15 +90,19 @@ class Txn {
 
  private:
   friend class TxnClient;
-  Txn(TxnClient& client, uint64_t start_ts) : client_(client), start_ts_(start_ts) {}
+  Txn(TxnClient& client, uint64_t start_ts)
+      : client_(client), start_ts_(start_ts), began_(std::chrono::steady_clock::now()) {}
+  uint64_t ElapsedMs() const;
 
   TxnClient& client_;
   const uint64_t start_ts_;
+  const std::chrono::steady_clock::time_point began_;
   uint64_t commit_ts_ = 0;
   // Buffered writes, by key; nullopt is a delete.
   std::map<std::string, std::optional<std::string>> writes_;
   std::string primary_;
   bool prewritten_ = false;
+  bool committed_ = false;  // the primary's commit was acknowledged
   bool done_ = false;
 };
 

@@ -169,8 +169,11 @@ void Applier::HandleTask(ApplyTask& task, Context& ctx) {
 
 WriteCallback Applier::TakeProposal(Delegate& d, const eraftpb::Entry& e, uint64_t proposal_id,
                                     Context& ctx) {
-  // Proposals before this index never made it into the log at their index.
-  while (!d.proposals.empty() && d.proposals.front().index < e.index()) {
+  // Proposals before this index never made it into the log at their index;
+  // nor did those of an older term than this entry's (terms never go down
+  // along the log, so an older term's entry cannot follow this one).
+  while (!d.proposals.empty() &&
+         (d.proposals.front().index < e.index() || d.proposals.front().term < e.term())) {
     ctx.callbacks.emplace_back(std::move(d.proposals.front().cb),
                                RegionErrorResponse(StaleCommandError()));
     d.proposals.pop_front();

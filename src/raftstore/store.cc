@@ -817,6 +817,13 @@ void Store::HandleReadies() {
       uint64_t index = rd.snapshot->metadata().index();
       peer.applied_index = peer.handed_index = index;
       peer.applied_term = rd.snapshot->metadata().term();
+      // A proposal the snapshot covers may have been committed by the group
+      // (and then be inside it) or not: its outcome is unknown here.
+      while (!peer.proposals.empty() && peer.proposals.front().index <= index) {
+        peer.proposals.front().cb(
+            WriteResponse{{}, UndeterminedStatus("a snapshot replaced the log here"), {}});
+        peer.proposals.pop_front();
+      }
       applier_.mailbox().Push(
           RegisterRegion{region, peer.self(), peer.storage().apply_state(), peer.applied_term});
       peer.heartbeat_due = true;
@@ -825,8 +832,12 @@ void Store::HandleReadies() {
     SendRaftMessages(peer, rd.persisted_messages);
     if (!rd.committed_entries.empty()) {
       uint64_t last = rd.committed_entries.back().index();
+      uint64_t last_term = rd.committed_entries.back().term();
       ApplyTask task{peer.region_id(), std::move(rd.committed_entries), {}};
-      while (!peer.proposals.empty() && peer.proposals.front().index <= last) {
+      // Also those of an older term than the last committed entry: they can
+      // no longer commit, and the applier answers them.
+      while (!peer.proposals.empty() && (peer.proposals.front().index <= last ||
+                                         peer.proposals.front().term < last_term)) {
         task.proposals.push_back(std::move(peer.proposals.front()));
         peer.proposals.pop_front();
       }

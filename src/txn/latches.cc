@@ -42,6 +42,16 @@ void Latches::Acquire(const std::vector<std::string>& keys, Ready ready) {
   run(id);
 }
 
+namespace {
+
+// The ready callbacks still to run on this thread, while a Release runs
+// them: a callback that releases in turn queues the commands it wakes here
+// instead of running them nested (a long queue of waiters would otherwise
+// grow the stack by one command each).
+thread_local std::deque<std::function<void()>>* tls_runnable = nullptr;
+
+}  // namespace
+
 void Latches::Release(Id id) {
   std::vector<std::pair<Id, Ready>> runnable;
   {
@@ -68,7 +78,19 @@ void Latches::Release(Id id) {
       if (Advance(w, wc)) runnable.emplace_back(w, wc.ready);
     }
   }
-  for (auto& [w, r] : runnable) r(w);
+  if (tls_runnable != nullptr) {
+    for (auto& [w, r] : runnable) tls_runnable->push_back([w, r = std::move(r)] { r(w); });
+    return;
+  }
+  std::deque<std::function<void()>> queue;
+  for (auto& [w, r] : runnable) queue.push_back([w, r = std::move(r)] { r(w); });
+  tls_runnable = &queue;
+  while (!queue.empty()) {
+    std::function<void()> run = std::move(queue.front());
+    queue.pop_front();
+    run();
+  }
+  tls_runnable = nullptr;
 }
 
 bool Latches::Holds(Id id, const std::string& key) const {

@@ -10,7 +10,9 @@
 //
 // Thread safety: all methods may be called from any thread. `ready`
 // callbacks run without the internal lock held: inline in Acquire when every
-// slot is free, or inside the Release that frees the last one.
+// slot is free, or inside the Release that frees the last one. When a ready
+// callback releases in turn (a chain of waiters), the commands it wakes run
+// after it returns, one after another, not nested inside it.
 #pragma once
 
 #include <cstdint>

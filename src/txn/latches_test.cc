@@ -223,6 +223,30 @@ TEST(LatchesTest, ReadyMayReleaseInline) {
   EXPECT_EQ(latches.Active(), 0u);
 }
 
+// A long queue of waiters that each release at once (commands that decide
+// to write nothing) runs one after another, not nested: the stack does not
+// grow with the queue.
+TEST(LatchesTest, ChainedReleasesDoNotNest) {
+  Latches latches;
+  Id first = 0;
+  latches.Acquire({"k"}, [&](Id id) { first = id; });
+  constexpr int kWaiters = 20000;
+  int ran = 0, depth = 0, max_depth = 0;
+  for (int i = 0; i < kWaiters; ++i) {
+    latches.Acquire({"k"}, [&](Id id) {
+      ++ran;
+      max_depth = std::max(max_depth, ++depth);
+      latches.Release(id);
+      --depth;
+    });
+  }
+  EXPECT_EQ(ran, 0);
+  latches.Release(first);
+  EXPECT_EQ(ran, kWaiters);
+  EXPECT_EQ(max_depth, 1);
+  EXPECT_EQ(latches.Active(), 0u);
+}
+
 TEST(LatchesTest, StressNoTwoHoldersOfAKey) {
   constexpr int kThreads = 4;
   constexpr int kCommands = 2000;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace tinykv::cluster {
 namespace {
 
@@ -79,6 +81,52 @@ TEST(ClusterTest, SurvivesALeaderCrash) {
 
 // Every store crashes at once (losing unsynced writes) and restarts: every
 // acknowledged write is still there.
+// A leader cut off with uncommitted proposals at several indexes: once the
+// new leader's (shorter) log reaches it, every one of them is answered
+// (they can no longer commit), not only the one at the index the new log
+// reached. A proposal left waiting would hold its transaction latches.
+TEST(ClusterTest, ProposalsOfADeposedLeaderAreAllAnswered) {
+  Cluster c(Options(3));
+  c.Start();
+  SimClient client(c, 1);
+  ASSERT_TRUE(client.MustPut("a", "1").ok());
+  uint64_t old_leader = LeaderStoreOf(c, 1);
+  ASSERT_NE(old_leader, 0u);
+  raftstore::RegionStatus st;
+  for (const auto& r : c.store(old_leader)->Regions()) {
+    if (r.region.id() == 1) st = r;
+  }
+  std::set<uint64_t> others;
+  for (uint64_t s = 1; s <= 3; ++s) {
+    if (s != old_leader) others.insert(s);
+  }
+  c.network().Partition({{old_leader}, others});
+  std::vector<raftstore::WriteResponse> answers;
+  for (int i = 0; i < 3; ++i) {
+    raft_cmdpb::RaftCmdRequest req;
+    req.mutable_header()->set_region_id(1);
+    *req.mutable_header()->mutable_peer() = MakePeer(st.peer_id, old_leader);
+    *req.mutable_header()->mutable_region_epoch() = st.region.region_epoch();
+    auto* put = req.add_requests();
+    put->set_cmd_type(raft_cmdpb::Put);
+    put->mutable_put()->set_key("p" + std::to_string(i));
+    put->mutable_put()->set_value("v");
+    c.Propose(old_leader, req, [&](raftstore::WriteResponse r) { answers.push_back(std::move(r)); });
+  }
+  c.RunFor(3'000);  // the others elect a leader; no client writes there
+  EXPECT_TRUE(answers.empty());
+  c.network().Heal();
+  ASSERT_TRUE(c.RunUntil([&] { return answers.size() == 3; }, 10'000))
+      << answers.size() << " of 3 answered\n"
+      << DescribeCluster(c);
+  for (const auto& r : answers) {
+    // Not applied: a region error (stale) or an unknown outcome, never OK.
+    EXPECT_TRUE(r.region_error.has_value() || !r.status.ok());
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(client.MustGet("p" + std::to_string(i))->has_value());
+  EXPECT_FALSE(c.violation().has_value()) << *c.violation();
+}
+
 TEST(ClusterTest, AcknowledgedWritesSurviveAFullRestart) {
   Cluster c(Options(3));
   c.Start();
