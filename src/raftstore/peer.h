@@ -21,6 +21,7 @@ struct PendingRead {
   std::optional<uint64_t> index;  // known once Raft answered
   ReadCallback cb;
   uint64_t retry_at_ms = 0;  // asked again under a new context if unanswered by then
+  uint64_t version = 0;      // the region version the read was checked against
 };
 
 class Peer {

@@ -508,7 +508,8 @@ void Store::HandleRead(ReadIn& in) {
   if (peer->raft().ReadIndex(ctx) != raft::Error::kOk) {
     return in.cb(ReadError(NotLeaderError(peer->region_id(), peer->LeaderPeer())));
   }
-  peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb), ReadRetryAt()});
+  peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb), ReadRetryAt(),
+                                    in.header.region_epoch().version()});
   MarkDirty(peer->region_id());
 }
 
@@ -540,6 +541,15 @@ void Store::ServeReads(Peer& peer) {
   for (auto it = peer.reads.begin(); it != peer.reads.end();) {
     if (!it->index || *it->index > peer.applied_index) {
       ++it;
+      continue;
+    }
+    if (peer.region().region_epoch().version() != it->version) {
+      // The region split while the read waited: the client's view of its
+      // range is stale (served as is, it would take the new end for the
+      // old one and miss the keys in between).
+      it->cb(ReadError(EpochNotMatchError("the region changed while the read waited",
+                                          {peer.region()})));
+      it = peer.reads.erase(it);
       continue;
     }
     if (!snap) snap = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());

@@ -545,11 +545,26 @@ void Cluster::Tick() {
   if (!bootstrapped()) return;
   UpdateStoreStates();
   uint64_t now = deps_.clock->NowMs();
-  std::vector<uint64_t> expired;
+  std::vector<uint64_t> expired, lost;
+  ClusterView stores_view = View();
   for (const auto& [id, op] : operators_) {
-    if (now - op.created_ms > op.timeout_ms) expired.push_back(id);
+    if (now - op.created_ms > op.timeout_ms) {
+      expired.push_back(id);
+      continue;
+    }
+    // A step that moves a replica or the leadership to a store that is down
+    // (or gone) can never finish: cancel it now rather than hold the region
+    // until the timeout, so that the replica checker can repair it.
+    if (op.current < op.steps.size()) {
+      const OpStep& step = op.steps[op.current];
+      uint64_t target = 0;
+      if (const auto* a = std::get_if<AddPeerStep>(&step)) target = a->peer.store_id();
+      if (const auto* t = std::get_if<TransferLeaderStep>(&step)) target = t->to_store;
+      if (target != 0 && stores_view.IsLost(target)) lost.push_back(id);
+    }
   }
   for (uint64_t id : expired) FinishOperator(id, schedulerpb::TIMEOUT);
+  for (uint64_t id : lost) FinishOperator(id, schedulerpb::CANCEL);
 
   IdSource alloc = IdSourceFn();
   auto has_operator = [this](uint64_t id) { return operators_.count(id) != 0; };

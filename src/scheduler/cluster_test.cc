@@ -609,6 +609,34 @@ TEST_F(ClusterTest, DownStoreReplicasAreReplaced) {
   EXPECT_EQ(cmds[0].response.change_peer().peer().store_id(), 4u);
 }
 
+// An operator moving a replica to a store that then goes down is cancelled
+// once the store counts as down (not held until its 10-minute timeout), so
+// the replica checker can repair the region.
+TEST_F(ClusterTest, OperatorTowardsADownStoreIsCancelled) {
+  config_.max_store_down_time_ms = 60'000;  // well within the operator's timeout
+  Open();
+  BootstrapStores(4);
+  auto r = Region(1, "", "", 1, 1, {{11, 1}, {12, 2}, {13, 3}});
+  ASSERT_FALSE(Report(r));
+  ASSERT_TRUE(c_->AddOperator(1, {AdminOp::kAddPeer, 4, {}}).has_value());
+  (void)c_->TakeCommands();
+  const uint64_t started = clock_.NowMs();
+  // Store 4 stops heartbeating; the others go on.
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(config_.max_store_down_time_ms / 3);
+    for (uint64_t s : {1, 2, 3}) {
+      schedulerpb::StoreStats st;
+      st.set_store_id(s);
+      ASSERT_FALSE(c_->StoreHeartbeat(st));
+    }
+    ASSERT_FALSE(Report(r));
+    c_->Tick();
+  }
+  ASSERT_LT(clock_.NowMs() - started, config_.region_operator_timeout_ms);
+  EXPECT_EQ(c_->GetOperator(1)->status, schedulerpb::CANCEL);
+  EXPECT_TRUE(c_->operators().empty());
+}
+
 TEST_F(ClusterTest, OfflineStoreIsDrainedThenTombstoned) {
   BootstrapStores(4);
   auto r = Region(1, "", "", 1, 1, {{11, 1}, {12, 2}, {13, 3}});

@@ -1,8 +1,11 @@
 // The replicated store on the deterministic harness: basic behaviour.
 #include "cluster.h"
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 namespace tinykv::cluster {
@@ -125,6 +128,45 @@ TEST(ClusterTest, ProposalsOfADeposedLeaderAreAllAnswered) {
   }
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(client.MustGet("p" + std::to_string(i))->has_value());
   EXPECT_FALSE(c.violation().has_value()) << *c.violation();
+}
+
+// A read checked against the region's epoch when it arrived, and served
+// after a split changed the region, is refused (EpochNotMatch) rather than
+// served for the new, smaller range: the client would take the new end for
+// the old one and skip the keys in between.
+TEST(ClusterTest, AReadIsServedOnlyForTheEpochItAskedFor) {
+  Cluster c(Options(3));
+  c.Start();
+  SimClient client(c, 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.MustPut(fmt::format("k{:02d}", i), "v").ok());
+  uint64_t leader = LeaderStoreOf(c, 1);
+  raftstore::RegionStatus st;
+  for (const auto& r : c.store(leader)->Regions()) {
+    if (r.region.id() == 1) st = r;
+  }
+  const uint64_t version = st.region.region_epoch().version();
+  raft_cmdpb::RaftRequestHeader h;
+  h.set_region_id(1);
+  *h.mutable_peer() = MakePeer(st.peer_id, leader);
+  *h.mutable_region_epoch() = st.region.region_epoch();
+  int served = 0, refused = 0, wrong = 0;
+  std::function<void()> issue = [&] {
+    c.Read(leader, h, [&](raftstore::ReadResponse r) {
+      if (r.region_error) {
+        ++refused;
+      } else if (r.status.ok()) {
+        ++served;
+        if (r.region.region_epoch().version() != version) ++wrong;
+      }
+    });
+    if (refused == 0) c.After(1, issue);
+  };
+  issue();
+  c.store(leader)->RequestSplit(1, st.region.region_epoch(), "k10");
+  ASSERT_TRUE(c.RunUntil([&] { return refused > 0; }, 10'000)) << DescribeCluster(c);
+  c.RunFor(100);
+  EXPECT_GT(served, 0);
+  EXPECT_EQ(wrong, 0) << "reads served for another epoch than they asked for";
 }
 
 TEST(ClusterTest, AcknowledgedWritesSurviveAFullRestart) {
