@@ -58,6 +58,21 @@ class ClusterTest : public ::testing::Test {
     return c_->RegionHeartbeat(Heartbeat(r, leader, size, std::move(pending)));
   }
 
+  // Store `dead` stops heartbeating while the others go on (and `r` keeps
+  // reporting), until it has been silent longer than max-store-down-time.
+  void LetStoreGoDown(uint64_t dead, const metapb::Region& r) {
+    for (int i = 0; i < 4; ++i) {
+      clock_.Advance(config_.max_store_down_time_ms / 3);
+      for (const auto& [id, st] : c_->stores()) {
+        if (id == dead || st.meta.state() == metapb::Tombstone) continue;
+        schedulerpb::StoreStats stats;
+        stats.set_store_id(id);
+        ASSERT_FALSE(c_->StoreHeartbeat(stats));
+      }
+      ASSERT_FALSE(Report(r));
+    }
+  }
+
   // The 3C setup: 3 stores, 3 regions of 3 peers each.
   void ThreeRegions() {
     BootstrapStores(3);
@@ -583,16 +598,7 @@ TEST_F(ClusterTest, DownStoreReplicasAreReplaced) {
   BootstrapStores(4);
   auto r = Region(1, "", "", 1, 1, {{11, 1}, {12, 2}, {13, 3}});
   ASSERT_FALSE(Report(r));
-  // Store 3 stops heartbeating; the others go on.
-  for (int i = 0; i < 4; ++i) {
-    clock_.Advance(config_.max_store_down_time_ms / 3);
-    for (uint64_t s : {1, 2, 4}) {
-      schedulerpb::StoreStats st;
-      st.set_store_id(s);
-      ASSERT_FALSE(c_->StoreHeartbeat(st));
-    }
-    ASSERT_FALSE(Report(r));
-  }
+  ASSERT_NO_FATAL_FAILURE(LetStoreGoDown(3, r));
   (void)c_->TakeCommands();
   c_->Tick();
   auto cmds = c_->TakeCommands();
@@ -621,17 +627,8 @@ TEST_F(ClusterTest, OperatorTowardsADownStoreIsCancelled) {
   ASSERT_TRUE(c_->AddOperator(1, {AdminOp::kAddPeer, 4, {}}).has_value());
   (void)c_->TakeCommands();
   const uint64_t started = clock_.NowMs();
-  // Store 4 stops heartbeating; the others go on.
-  for (int i = 0; i < 4; ++i) {
-    clock_.Advance(config_.max_store_down_time_ms / 3);
-    for (uint64_t s : {1, 2, 3}) {
-      schedulerpb::StoreStats st;
-      st.set_store_id(s);
-      ASSERT_FALSE(c_->StoreHeartbeat(st));
-    }
-    ASSERT_FALSE(Report(r));
-    c_->Tick();
-  }
+  ASSERT_NO_FATAL_FAILURE(LetStoreGoDown(4, r));
+  c_->Tick();
   ASSERT_LT(clock_.NowMs() - started, config_.region_operator_timeout_ms);
   EXPECT_EQ(c_->GetOperator(1)->status, schedulerpb::CANCEL);
   EXPECT_TRUE(c_->operators().empty());

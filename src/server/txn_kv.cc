@@ -22,6 +22,28 @@ std::optional<errorpb::Error> CheckOwned(const std::optional<metapb::Region>& re
   return raftstore::KeyNotInRegionError(txn::EncodeUserKey(key), *region);
 }
 
+// Runs `action` (a KeyResult of one key) on each key in turn; the first
+// KeyError goes into the response and stops the command (nothing of it is
+// written). Returns whether to write what was staged.
+template <typename Response, typename Keys, typename Action>
+Result<bool> EachKey(Response* resp, const Keys& keys, Action action) {
+  for (const auto& k : keys) {
+    txn::KeyResult e = action(k);
+    if (!e.ok()) return e.status();
+    if (e->has_value()) {
+      *resp->mutable_error() = std::move(**e);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Where a command's region error goes: its response.
+template <typename Response>
+std::function<void(errorpb::Error)> RegionErrorTo(Response* resp) {
+  return [resp](errorpb::Error e) { *resp->mutable_region_error() = std::move(e); };
+}
+
 }  // namespace
 
 struct TxnKv::ResolveState {
@@ -57,8 +79,9 @@ Status TxnKv::CheckKeys(const google::protobuf::RepeatedPtrField<std::string>& k
 void TxnKv::RunWrite(const kvrpcpb::Context& ctx, std::vector<std::string> keys, uint64_t start_ts,
                      Body body, SetRegionError set_region_error, Done done) {
   if (keys.empty()) return done(Status::OK());
-  std::vector<std::string> latch_keys = keys;
-  latches_.Acquire(latch_keys, [this, ctx, keys = std::move(keys), start_ts,
+  // Shared by the latch request (read at once) and the callbacks: one copy.
+  auto shared_keys = std::make_shared<const std::vector<std::string>>(std::move(keys));
+  latches_.Acquire(*shared_keys, [this, ctx, keys = shared_keys, start_ts,
                                 body = std::move(body), set_region_error = std::move(set_region_error),
                                 done = std::move(done)](txn::Latches::Id id) mutable {
     storage_.Snapshot(ctx, [this, ctx, keys = std::move(keys), start_ts, body = std::move(body),
@@ -74,7 +97,7 @@ void TxnKv::RunWrite(const kvrpcpb::Context& ctx, std::vector<std::string> keys,
         return finish(Status::OK());
       }
       if (!snap.ok()) return finish(snap.status());
-      for (const auto& k : keys) {
+      for (const auto& k : *keys) {
         if (auto e = CheckOwned(snap->region, k)) {
           set_region_error(std::move(*e));
           return finish(Status::OK());
@@ -82,12 +105,11 @@ void TxnKv::RunWrite(const kvrpcpb::Context& ctx, std::vector<std::string> keys,
       }
       txn::MvccReader reader(*snap->snapshot);
       txn::MvccTxn txn(reader, start_ts);
-      Result<bool> write = body(txn);
+      Result<bool> write = body(txn, *keys);
       if (!write.ok()) return finish(write.status());
       if (!*write || txn.batch().empty()) return finish(Status::OK());
-      for (const auto& k : txn.written_keys()) {
-        TKV_CHECK(latches_.Holds(id, k), "a transactional command wrote a key it did not latch");
-      }
+      TKV_CHECK(latches_.HoldsAll(id, txn.written_keys()),
+                "a transactional command wrote a key it did not latch");
       kvrpcpb::Context wctx = ctx;
       wctx.set_term(snap->term);
       storage::WriteBatch batch = txn.TakeBatch();
@@ -220,7 +242,7 @@ void TxnKv::Prewrite(const kvrpcpb::PrewriteRequest& req, kvrpcpb::PrewriteRespo
   }
   RunWrite(
       req.context(), std::move(keys), req.start_version(),
-      [&req, resp](txn::MvccTxn& txn) -> Result<bool> {
+      [&req, resp](txn::MvccTxn& txn, const std::vector<std::string>&) -> Result<bool> {
         for (const auto& m : req.mutations()) {
           auto e = txn::Prewrite(txn, m, req.primary_lock(), req.lock_ttl());
           if (!e.ok()) return e.status();
@@ -228,7 +250,7 @@ void TxnKv::Prewrite(const kvrpcpb::PrewriteRequest& req, kvrpcpb::PrewriteRespo
         }
         return resp->errors_size() == 0;
       },
-      [resp](errorpb::Error e) { *resp->mutable_region_error() = std::move(e); }, std::move(done));
+      RegionErrorTo(resp), std::move(done));
 }
 
 void TxnKv::Commit(const kvrpcpb::CommitRequest& req, kvrpcpb::CommitResponse* resp, Done done) {
@@ -239,18 +261,12 @@ void TxnKv::Commit(const kvrpcpb::CommitRequest& req, kvrpcpb::CommitResponse* r
   }
   RunWrite(
       req.context(), {req.keys().begin(), req.keys().end()}, req.start_version(),
-      [&req, resp](txn::MvccTxn& txn) -> Result<bool> {
-        for (const auto& k : req.keys()) {
-          auto e = txn::Commit(txn, k, req.commit_version());
-          if (!e.ok()) return e.status();
-          if (e->has_value()) {
-            *resp->mutable_error() = std::move(**e);
-            return false;
-          }
-        }
-        return true;
+      [&req, resp](txn::MvccTxn& txn, const std::vector<std::string>&) {
+        return EachKey(resp, req.keys(), [&](const std::string& k) {
+          return txn::Commit(txn, k, req.commit_version());
+        });
       },
-      [resp](errorpb::Error e) { *resp->mutable_region_error() = std::move(e); }, std::move(done));
+      RegionErrorTo(resp), std::move(done));
 }
 
 void TxnKv::BatchRollback(const kvrpcpb::BatchRollbackRequest& req,
@@ -258,18 +274,11 @@ void TxnKv::BatchRollback(const kvrpcpb::BatchRollbackRequest& req,
   if (Status s = CheckKeys(req.keys()); !s.ok()) return done(s);
   RunWrite(
       req.context(), {req.keys().begin(), req.keys().end()}, req.start_version(),
-      [&req, resp](txn::MvccTxn& txn) -> Result<bool> {
-        for (const auto& k : req.keys()) {
-          auto e = txn::Rollback(txn, k);
-          if (!e.ok()) return e.status();
-          if (e->has_value()) {
-            *resp->mutable_error() = std::move(**e);
-            return false;
-          }
-        }
-        return true;
+      [&req, resp](txn::MvccTxn& txn, const std::vector<std::string>&) {
+        return EachKey(resp, req.keys(),
+                       [&](const std::string& k) { return txn::Rollback(txn, k); });
       },
-      [resp](errorpb::Error e) { *resp->mutable_region_error() = std::move(e); }, std::move(done));
+      RegionErrorTo(resp), std::move(done));
 }
 
 void TxnKv::CheckTxnStatus(const kvrpcpb::CheckTxnStatusRequest& req,
@@ -277,7 +286,7 @@ void TxnKv::CheckTxnStatus(const kvrpcpb::CheckTxnStatusRequest& req,
   if (Status s = CheckKey(req.primary_key()); !s.ok()) return done(s);
   RunWrite(
       req.context(), {req.primary_key()}, req.lock_ts(),
-      [&req, resp](txn::MvccTxn& txn) -> Result<bool> {
+      [&req, resp](txn::MvccTxn& txn, const std::vector<std::string>&) -> Result<bool> {
         auto st = txn::CheckTxnStatus(txn, req.primary_key(), req.current_ts());
         if (!st.ok()) return st.status();
         resp->set_lock_ttl(st->lock_ttl);
@@ -324,21 +333,14 @@ void TxnKv::ResolveRound(std::shared_ptr<ResolveState> state) {
     bool more = scan->more;
     state->resume = std::move(scan->resume);
     const uint64_t commit_ts = state->req->commit_version();
-    std::vector<std::string> body_keys = keys;
     RunWrite(
         state->req->context(), std::move(keys), state->req->start_version(),
-        [state, commit_ts, body_keys = std::move(body_keys)](txn::MvccTxn& txn) -> Result<bool> {
-          for (const auto& k : body_keys) {
-            auto e = commit_ts > 0 ? txn::Commit(txn, k, commit_ts) : txn::Rollback(txn, k);
-            if (!e.ok()) return e.status();
-            if (e->has_value()) {
-              *state->resp->mutable_error() = std::move(**e);
-              return false;
-            }
-          }
-          return true;
+        [state, commit_ts](txn::MvccTxn& txn, const std::vector<std::string>& locked) {
+          return EachKey(state->resp, locked, [&](const std::string& k) {
+            return commit_ts > 0 ? txn::Commit(txn, k, commit_ts) : txn::Rollback(txn, k);
+          });
         },
-        [state](errorpb::Error e) { *state->resp->mutable_region_error() = std::move(e); },
+        RegionErrorTo(state->resp),
         [this, state, more](Status s) {
           if (!s.ok() || !more || state->resp->has_error() || state->resp->has_region_error())
             return state->done(std::move(s));

@@ -70,9 +70,10 @@ class TxnKv {
 
  private:
   // What a write command does with its snapshot: stage changes in the txn
-  // and fill the response. Returns whether to write what was staged;
-  // non-OK when the storage failed.
-  using Body = std::function<Result<bool>(txn::MvccTxn& txn)>;
+  // for the latched keys and fill the response. Returns whether to write
+  // what was staged; non-OK when the storage failed.
+  using Body =
+      std::function<Result<bool>(txn::MvccTxn& txn, const std::vector<std::string>& keys)>;
   // Where a command's region error goes.
   using SetRegionError = std::function<void(errorpb::Error)>;
 

@@ -93,15 +93,19 @@ void Latches::Release(Id id) {
   tls_runnable = nullptr;
 }
 
-bool Latches::Holds(Id id, const std::string& key) const {
+bool Latches::Holds(Id id, const std::string& key) const { return HoldsAll(id, {key}); }
+
+bool Latches::HoldsAll(Id id, const std::vector<std::string>& keys) const {
   std::lock_guard lock(mu_);
   auto it = commands_.find(id);
   if (it == commands_.end()) return false;
   const Command& cmd = it->second;
-  size_t slot = SlotOf(key);
-  for (size_t i = 0; i < cmd.owned; ++i)
-    if (cmd.slots[i] == slot) return true;
-  return false;
+  // The held slots are slots[0, owned), sorted.
+  auto held_end = cmd.slots.begin() + static_cast<long>(cmd.owned);
+  for (const auto& k : keys) {
+    if (!std::binary_search(cmd.slots.begin(), held_end, SlotOf(k))) return false;
+  }
+  return true;
 }
 
 size_t Latches::Active() const {

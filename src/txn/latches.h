@@ -41,6 +41,8 @@ class Latches {
 
   // Whether command `id` holds the latch that covers `key` (for checks).
   bool Holds(Id id, const std::string& key) const;
+  // Whether it holds the latches of all `keys` (one lock acquisition).
+  bool HoldsAll(Id id, const std::vector<std::string>& keys) const;
   // Commands queued or running.
   size_t Active() const;
 

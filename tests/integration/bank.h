@@ -65,6 +65,15 @@ inline std::optional<long> SnapshotTotal(client::TxnClient& c, size_t* count) {
   return sum;
 }
 
+// How many transfers have committed so far (their markers, in one snapshot);
+// 0 if the read failed.
+inline size_t CommittedTransfers(client::TxnClient& c) {
+  auto t = c.Begin();
+  if (!t.ok()) return 0;
+  auto markers = (*t)->Scan(kMarkersStart, kMarkersEnd, 1000000);
+  return markers.ok() ? markers->size() : 0;
+}
+
 // Checks the final state against the transfers: every transfer reported
 // committed has its marker, none reported aborted has one, and each
 // account holds its initial balance plus exactly the transfers whose marker

@@ -228,18 +228,36 @@ TEST_F(TxnClientTest, BankTransfersKeepTheTotal) {
     }
   };
   std::vector<std::thread> threads;
+  // Stops and joins the clients however the test body ends (an ASSERT in
+  // a helper returns early).
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      stop = true;
+      for (auto& th : threads) {
+        if (th.joinable()) th.join();
+      }
+    }
+  } joiner{stop, threads};
   for (int i = 0; i < 4; ++i) threads.emplace_back(worker, i);
   threads.emplace_back(checker);
-  // Disturb: a split inside a busy range, and leaders moving.
-  std::this_thread::sleep_for(seconds(2));
+  // Disturb, each time once more transfers have committed: a split inside a
+  // busy range, then leaders moving.
+  auto after_more_commits = [&](size_t n) {
+    size_t target = bank::CommittedTransfers(*c) + n;
+    EXPECT_TRUE(Eventually([&] { return bank::CommittedTransfers(*c) >= target; }))
+        << "transfers stopped committing: " << Describe();
+  };
+  after_more_commits(20);
   SplitAtUserKey(account(12));
   for (int round = 0; round < 2; ++round) {
+    after_more_commits(10);
     RegionRoute r = RouteOf(EncodeBytes(account(3)));
     uint64_t target = store_ids_[(IndexOf(r.leader.store_id()) + 1) % kStores];
     TransferLeader(r.region.id(), target);
-    std::this_thread::sleep_for(seconds(1));
   }
-  std::this_thread::sleep_for(seconds(2));
+  after_more_commits(20);
   stop = true;
   for (auto& th : threads) th.join();
 

@@ -125,9 +125,11 @@ TEST(TxnProcess, BankAcrossClientProcesses) {
                                std::to_string(kAccounts), "8"});
     });
   }
-  // Move the leadership of the middle region twice while they run.
+  // Move the leadership of the middle region twice while they run, each
+  // time once more transfers have committed.
   for (int round = 0; round < 2; ++round) {
-    std::this_thread::sleep_for(seconds(2));
+    size_t target = bank::CommittedTransfers(txns) + 20;
+    if (!WaitFor([&] { return bank::CommittedTransfers(txns) >= target; }, seconds(8))) break;
     auto r = sched.GetRegion(EncodeBytes(account(10)));
     if (!r.ok() || !r->has_value() || (*r)->leader.store_id() == 0) continue;
     schedulerpb::AddOperatorRequest req;

@@ -613,12 +613,15 @@ class Command {
     return txns_.get();
   }
 
+  Result<std::unique_ptr<client::Txn>> BeginTxn() {
+    TKV_ASSIGN_OR_RETURN(auto* t, Txns());
+    return t->Begin();
+  }
+
   int TxnGet() {
     auto key = Decode(o_.key, "KEY");
     if (!key.ok()) return Error(key.status());
-    auto t = Txns();
-    if (!t.ok()) return Error(t.status());
-    auto txn = (*t)->Begin();
+    auto txn = BeginTxn();
     if (!txn.ok()) return Error(txn.status());
     return PrintValue(*key, (*txn)->Get(*key));
   }
@@ -634,9 +637,7 @@ class Command {
       if (!decoded.ok()) return Error(decoded.status());
       value = std::move(decoded).value();
     }
-    auto t = Txns();
-    if (!t.ok()) return Error(t.status());
-    auto txn = (*t)->Begin();
+    auto txn = BeginTxn();
     if (!txn.ok()) return Error(txn.status());
     if (is_put) {
       (*txn)->Put(*key, value);
@@ -660,9 +661,7 @@ class Command {
     if (!start.ok()) return Error(start.status());
     auto end = Decode(o_.end, "--end");
     if (!end.ok()) return Error(end.status());
-    auto t = Txns();
-    if (!t.ok()) return Error(t.status());
-    auto txn = (*t)->Begin();
+    auto txn = BeginTxn();
     if (!txn.ok()) return Error(txn.status());
     auto kvs = (*txn)->Scan(*start, *end, o_.limit);
     if (!kvs.ok()) return Error(kvs.status());
@@ -674,8 +673,8 @@ class Command {
   // scan START [END [LIMIT]], commit, rollback; '#' starts a comment.
   // Stops at the first error (rolling back an open transaction).
   int TxnScript(std::istream& in) {
-    auto t = Txns();
-    if (!t.ok()) return Error(t.status());
+    // Connect before reading any input: a wrong --scheduler fails at once.
+    if (auto t = Txns(); !t.ok()) return Error(t.status());
     std::unique_ptr<client::Txn> txn;
     std::string line;
     size_t line_no = 0;
@@ -699,7 +698,7 @@ class Command {
       };
       if (cmd == "begin") {
         if (txn) return fail(Status::InvalidArgument("begin inside a transaction"));
-        auto b = (*t)->Begin();
+        auto b = BeginTxn();
         if (!b.ok()) return fail(b.status());
         txn = std::move(*b);
         Line({{"begin", txn->start_ts()}}, fmt::format("BEGIN {}", txn->start_ts()));
