@@ -11,6 +11,8 @@
 #                             with its data; delete the folder for a new cluster)
 #   ./run.sh --port P         the scheduler on P, stores on P+1, P+2, ... (default 2379 and
 #                             20161, 20162, ...)
+#   ./run.sh --store-config F the stores' TOML configuration (config/tinykv.toml lists every
+#                             key; the default is the built-in defaults)
 #
 # Logs go to <data-dir>/*.log.
 set -euo pipefail
@@ -29,7 +31,8 @@ while [ $# -gt 0 ]; do
     --standalone) standalone=1; shift ;;
     --data-dir) data_dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --store-config) user_store_config="$(realpath "$2")"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see ./run.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -144,6 +147,8 @@ region-split-size = "192KiB"
 split-region-check-tick-interval = "1s"
 region-heartbeat-interval = "2s"
 TOML
+elif [ -n "${user_store_config:-}" ]; then
+  cp "$user_store_config" "$store_config"
 else
   cat >"$store_config" <<'TOML'
 # Written by ./run.sh: the defaults (config/tinykv.toml lists every key).

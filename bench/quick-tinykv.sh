@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A quick before/after measurement of TinyKV alone (for one change, in one
 # session; the comparison with etcd is bench/compare-etcd.sh):
-#   bench/quick-tinykv.sh LABEL
+#   bench/quick-tinykv.sh LABEL [STORE_CONFIG.toml]
 # Starts a 3-store cluster with ./run.sh (data in a temporary folder),
 # preloads 100,000 keys, then runs tinykv-bench: load at 64 clients, and
 # workload c at 1 and 64 clients, 8 s after 2 s of warm-up, twice each.
@@ -9,8 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:-run}
+extra=()
+[ -n "${2:-}" ] && extra=(--store-config "$2")
 data=$(mktemp -d /tmp/tinykv-quick.XXXXXX)
-./run.sh --stores 3 --port 3379 --data-dir "$data/cluster" >"$data/run.log" 2>&1 &
+./run.sh --stores 3 --port 3379 --data-dir "$data/cluster" "${extra[@]}" >"$data/run.log" 2>&1 &
 runner=$!
 trap 'kill $runner 2>/dev/null || true; wait $runner 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do

@@ -40,6 +40,13 @@ struct Config {
   // timeout; a follower that heard from a leader within the election timeout
   // ignores vote requests (leader stickiness).
   bool check_quorum = false;
+  // With check_quorum: a restarted node behaves, for its first election
+  // timeout, as if it had just heard from a leader and ignores vote requests
+  // for a later term. A leader's time-based lease (raftstore lease reads)
+  // counts on every member that acknowledged it refusing votes for an
+  // election timeout; a member that restarts within that time has forgotten
+  // whom it heard from, and without this would vote at once.
+  bool start_in_lease = false;
 
   // Flow control: appends in flight per follower in the replicate state.
   size_t max_inflight_msgs = 256;

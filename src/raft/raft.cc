@@ -44,6 +44,7 @@ Status Config::Validate() const {
   if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
     return invalid("lease-based reads need check_quorum");
   }
+  if (start_in_lease && !check_quorum) return invalid("start_in_lease needs check_quorum");
   std::set<uint64_t> seen;
   for (uint64_t v : voters) {
     if (v == kNone || !seen.insert(v).second)
@@ -128,6 +129,7 @@ Raft::Raft(const Config& config, Storage* storage)
     log_.AppliedTo(config.applied);
   }
   BecomeFollower(term_, kNone);
+  start_lease_ = config.start_in_lease;
   logger_->debug(
       "{} new raft: term={} commit={} applied={} last_index={} last_term={} voters={} learners={}",
       tag_, term_, log_.committed(), log_.applied(), log_.LastIndex(), log_.LastTerm(),
@@ -273,6 +275,7 @@ void Raft::Reset(uint64_t term) {
   lead_ = kNone;
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
+  start_lease_ = false;
   ResetRandomizedElectionTimeout();
   AbortLeaderTransfer();
   tracker_.ResetVotes();
@@ -310,6 +313,7 @@ void Raft::BecomePreCandidate() {
   // Neither the term nor the vote changes: a pre-election is only a poll.
   tracker_.ResetVotes();
   lead_ = kNone;
+  start_lease_ = false;
   state_ = StateRole::kPreCandidate;
   logger_->debug("{} became pre-candidate at term {}", tag_, term_);
 }
@@ -341,6 +345,7 @@ void Raft::Tick() {
 
 void Raft::TickElection() {
   ++election_elapsed_;
+  if (election_elapsed_ >= election_timeout_) start_lease_ = false;
   if (Promotable() && PastElectionTimeout()) {
     election_elapsed_ = 0;
     (void)Step(Local(eraftpb::MsgHup));
@@ -453,6 +458,7 @@ void Raft::HandleVoteRequest(const Message& m) {
     Send(std::move(r));
     if (m.msg_type() == eraftpb::MsgRequestVote) {
       election_elapsed_ = 0;
+      start_lease_ = false;
       vote_ = m.from();
     }
   } else {
@@ -472,7 +478,8 @@ Error Raft::Step(const Message& m) {
   } else if (m.term() > term_) {
     if (m.msg_type() == eraftpb::MsgRequestVote || m.msg_type() == eraftpb::MsgRequestPreVote) {
       bool force = m.context() == kCampaignTransfer;
-      bool in_lease = check_quorum_ && lead_ != kNone && election_elapsed_ < election_timeout_;
+      bool in_lease = check_quorum_ && (lead_ != kNone || start_lease_) &&
+                      election_elapsed_ < election_timeout_;
       if (!force && in_lease) {
         // We heard from a live leader within the election timeout: a node
         // that wants a new term is the one that is cut off.

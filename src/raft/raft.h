@@ -171,6 +171,8 @@ class Raft {
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
+  // Config::start_in_lease, until the first election timeout after start.
+  bool start_lease_ = false;
   const bool check_quorum_;
   const bool pre_vote_;
   const int heartbeat_timeout_;

@@ -194,6 +194,49 @@ TEST(RaftCheckQuorum, LeaderSupersedingWithCheckQuorum) {
   EXPECT_EQ(net.Peer(3)->state(), StateRole::kLeader);
 }
 
+// A restarted member has forgotten that it heard from a leader. With
+// start_in_lease it still refuses, for one election timeout, the votes that
+// the leader's lease counts on it refusing; without it, it votes at once.
+TEST(RaftCheckQuorum, RestartedNodeHonoursTheLeaseWithStartInLease) {
+  for (bool start_in_lease : {false, true}) {
+    SCOPED_TRACE(start_in_lease ? "start_in_lease" : "plain restart");
+    auto rp = NodeWithVote(2, {1, 2, 3}, 1, 3, [&](Config& c) {
+      c.check_quorum = true;
+      c.start_in_lease = start_in_lease;
+    });
+    TestRaft& r = *rp;
+    r->SetRandomizedElectionTimeout(20);  // no campaign of its own in this test
+    Message vote = Msg(3, 2, eraftpb::MsgRequestVote, 4);
+    (void)r->Step(vote);
+    auto msgs = r.TakeMessages();
+    if (!start_in_lease) {
+      ASSERT_EQ(msgs.size(), 1u);
+      EXPECT_FALSE(msgs[0].reject());
+      EXPECT_EQ(r->term(), 4u);
+      continue;
+    }
+    EXPECT_TRUE(msgs.empty()) << "voted within the lease it may owe a former leader";
+    EXPECT_EQ(r->term(), 3u);
+    for (int i = 0; i < 9; ++i) r->Tick();
+    (void)r->Step(vote);
+    EXPECT_TRUE(r.TakeMessages().empty()) << "voted before an election timeout passed";
+    r->Tick();  // the tenth tick: the lease it may owe has run out
+    (void)r->Step(vote);
+    msgs = r.TakeMessages();
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_FALSE(msgs[0].reject());
+    EXPECT_EQ(r->term(), 4u);
+  }
+}
+
+TEST(RaftCheckQuorum, StartInLeaseNeedsCheckQuorum) {
+  Config c = MakeConfig(1, {1, 2, 3});
+  c.start_in_lease = true;
+  EXPECT_FALSE(c.Validate().ok());
+  c.check_quorum = true;
+  EXPECT_TRUE(c.Validate().ok());
+}
+
 // A candidate stuck at a higher term is freed: its answer to the leader's
 // heartbeat carries the higher term and deposes the leader.
 TEST(RaftCheckQuorum, FreeStuckCandidateWithCheckQuorum) {

@@ -32,6 +32,10 @@ struct Proposal {
   uint64_t term = 0;
   uint64_t id = 0;  // RaftRequestHeader.proposal_id
   WriteCallback cb;
+  // When it was proposed, and under which lease generation: its commit
+  // renews the leader lease (raftstore/lease.h).
+  uint64_t sent_ms = 0;
+  uint64_t lease_generation = 0;
 };
 
 struct ChangePeerResult {

@@ -8,15 +8,33 @@
 namespace tinykv::raftstore {
 
 struct RaftstoreConfig {
+  // The lease length in effect (see raft_max_leader_lease_ms).
+  uint64_t MaxLeaderLeaseMs() const {
+    if (raft_max_leader_lease_ms != 0) return raft_max_leader_lease_ms;
+    return raft_election_ticks > 2 ? (raft_election_ticks - 2) * raft_base_tick_ms : 0;
+  }
+  // Whether the lease settings are consistent with the election timeout.
+  bool LeaseIsSafe() const {
+    return !lease_read ||
+           (check_quorum && raft_election_ticks > 1 &&
+            MaxLeaderLeaseMs() < static_cast<uint64_t>(raft_election_ticks - 1) * raft_base_tick_ms);
+  }
+
   // One Raft tick. Election and heartbeat timeouts are counted in ticks.
   uint64_t raft_base_tick_ms = 100;
   int raft_election_ticks = 10;
   int raft_heartbeat_ticks = 2;
   bool pre_vote = true;
   bool check_quorum = true;
-  // Reads served by the leader lease instead of a heartbeat round (see
-  // docs/raft.md: requires clocks whose rates do not drift apart).
-  bool lease_read = false;
+  // Reads served by the leader lease instead of a heartbeat round each
+  // (raftstore/lease.h, docs/raft.md). Needs check_quorum, and clocks whose
+  // rates do not drift apart by more than the margin between the lease and
+  // the election timeout.
+  bool lease_read = true;
+  // How long a quorum's acknowledgement lets the leader serve reads; must be
+  // shorter than (raft_election_ticks - 1) * raft_base_tick_ms. 0: two ticks
+  // less than the election timeout (800 ms with the defaults).
+  uint64_t raft_max_leader_lease_ms = 0;
 
   // Flow control of replication.
   size_t raft_max_inflight_msgs = 256;

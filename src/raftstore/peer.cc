@@ -10,7 +10,7 @@ Peer::Peer(metapb::Peer self, std::unique_ptr<PeerStorage> storage)
 Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreConfig& cfg,
                                            storage::Engine& engine, const metapb::Region& region,
                                            const metapb::Peer& self, SnapshotRequester* snapshots,
-                                           std::shared_ptr<spdlog::logger> logger) {
+                                           std::shared_ptr<spdlog::logger> logger, bool restarted) {
   TKV_ASSIGN_OR_RETURN(auto ps, PeerStorage::Open(engine, region, snapshots));
   std::unique_ptr<Peer> peer(new Peer(self, std::move(ps)));
   raft::Config rc;
@@ -20,8 +20,10 @@ Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreCon
   rc.applied = peer->storage_->apply_state().applied_index();
   rc.pre_vote = cfg.pre_vote;
   rc.check_quorum = cfg.check_quorum;
-  rc.read_only_option =
-      cfg.lease_read ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+  // Lease reads are the store's (raftstore/lease.h); Raft's own read index
+  // is always the safe one, which the lease's renewal rounds use.
+  rc.read_only_option = raft::ReadOnlyOption::kSafe;
+  rc.start_in_lease = restarted && cfg.lease_read && cfg.check_quorum;
   rc.max_inflight_msgs = cfg.raft_max_inflight_msgs;
   rc.max_size_per_msg = cfg.raft_max_size_per_msg;
   rc.max_uncommitted_size = cfg.raft_max_uncommitted_size;
@@ -29,6 +31,7 @@ Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreCon
   rc.tag = fmt::format("[region {} peer {}]", region.id(), self.id());
   rc.logger = std::move(logger);
   TKV_ASSIGN_OR_RETURN(peer->raw_, raft::RawNode::Create(rc, peer->storage_.get()));
+  peer->lease = LeaderLease(cfg.MaxLeaderLeaseMs());
   peer->applied_index = rc.applied;
   peer->handed_index = rc.applied;
   auto term = peer->storage_->Term(rc.applied);

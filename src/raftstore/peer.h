@@ -12,6 +12,7 @@
 #include "raft/raw_node.h"
 #include "raftstore/apply.h"
 #include "raftstore/config.h"
+#include "raftstore/lease.h"
 #include "raftstore/peer_storage.h"
 
 namespace tinykv::raftstore {
@@ -22,16 +23,30 @@ struct PendingRead {
   ReadCallback cb;
   uint64_t retry_at_ms = 0;  // asked again under a new context if unanswered by then
   uint64_t version = 0;      // the region version the read was checked against
+  // When its heartbeat round was asked for, and under which lease
+  // generation: its answer renews the lease (raftstore/lease.h).
+  uint64_t sent_ms = 0;
+  uint64_t lease_generation = LeaderLease::kNoRenewal;
+};
+
+// A heartbeat round asked for only to renew the lease.
+struct LeaseRound {
+  std::string ctx;
+  uint64_t sent_ms = 0;
+  uint64_t generation = LeaderLease::kNoRenewal;
 };
 
 class Peer {
  public:
   // `region` has no peers for an uninitialized peer (created by a message).
+  // `restarted`: loaded from the engine when the store started (it then
+  // honours a former leader's lease, raft::Config::start_in_lease).
   static Result<std::unique_ptr<Peer>> Create(uint64_t store_id, const RaftstoreConfig& cfg,
                                               storage::Engine& engine, const metapb::Region& region,
                                               const metapb::Peer& self,
                                               SnapshotRequester* snapshots,
-                                              std::shared_ptr<spdlog::logger> logger);
+                                              std::shared_ptr<spdlog::logger> logger,
+                                              bool restarted);
 
   uint64_t region_id() const { return storage_->region_id(); }
   uint64_t id() const { return self_.id(); }
@@ -58,6 +73,13 @@ class Peer {
   // Proposals not yet handed to the apply side, in index order.
   std::deque<Proposal> proposals;
   std::deque<PendingRead> reads;
+  // Leader: reads within the lease are served without a heartbeat round.
+  LeaderLease lease{0};
+  std::optional<LeaseRound> lease_round;
+  // Leader: the index of its latest admin proposal (split, membership, log
+  // compaction). Until it is applied, this thread's view of the region may
+  // be behind the data, and reads wait for a heartbeat round instead.
+  uint64_t last_admin_index = 0;
   // The last committed index handed to the apply side, and the applied
   // index it reported back.
   uint64_t handed_index = 0;

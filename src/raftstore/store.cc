@@ -58,6 +58,9 @@ Store::Store(StoreDeps deps)
       applier_(deps_.store_id, engine_, *this, logger_) {
   TKV_CHECK(deps_.engine && deps_.transport && deps_.clock,
             "store needs an engine, a transport and a clock");
+  TKV_CHECK(deps_.config.LeaseIsSafe(),
+            "the leader lease ({} ms) must be shorter than the election timeout less a tick",
+            deps_.config.MaxLeaderLeaseMs());
 }
 
 Store::~Store() = default;
@@ -171,7 +174,8 @@ Status Store::Start() {
           fmt::format("region {} has no peer on store {}", region.id(), deps_.store_id));
     if (Overlaps(region))
       return Status::Corruption(fmt::format("region {} overlaps another region", region.id()));
-    TKV_ASSIGN_OR_RETURN(Peer * peer, AddPeer(region, *self));
+    TKV_ASSIGN_OR_RETURN(Peer * peer,
+                         AddPeer(region, *self, /*register_apply=*/true, /*restarted=*/true));
     (void)peer;
   }
   TKV_RETURN_IF_ERROR(it->status());
@@ -313,6 +317,11 @@ void Store::Tick() {
   for (auto& [id, peer] : peers_) {
     peer->raft().Tick();
     if (!peer->reads.empty() && peer->IsLeader()) RetryReads(*peer);
+    // A lost renewal round: another may be asked for.
+    if (peer->lease_round &&
+        now >= peer->lease_round->sent_ms + c.raft_base_tick_ms * c.raft_election_ticks) {
+      peer->lease_round.reset();
+    }
     if (peer->reported_pending != 0 && peer->IsLeader()) CheckPendingPeers(*peer);
     MarkDirty(id);
   }
@@ -325,8 +334,13 @@ void Store::Tick() {
     next_split_tick_ms_ = now + c.split_check_tick_ms;
     if (deps_.scheduler != nullptr) {
       for (auto& [id, peer] : peers_) {
-        if (!peer->IsLeader() || !peer->IsInitialized() || peer->size_diff == 0) continue;
-        if (peer->splitting && now < peer->split_deadline_ms) continue;
+        if (!peer->IsLeader() || !peer->IsInitialized()) continue;
+        if (peer->splitting) {
+          if (now < peer->split_deadline_ms) continue;
+          // That attempt was lost (its proposal dropped or refused): check again.
+          AbandonSplit(*peer, "no split was applied in time");
+        }
+        if (peer->size_diff == 0) continue;
         peer->splitting = true;
         peer->split_deadline_ms = now + 3 * c.split_check_tick_ms;
         peer->size_diff = 0;
@@ -422,26 +436,33 @@ void Store::HandleCommand(CommandIn& in) {
   ProposeNormal(*peer, std::move(in.req), std::move(in.cb));
 }
 
-void Store::ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallback cb) {
+bool Store::ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallback cb) {
   uint64_t id = next_proposal_id_++;
   req.mutable_header()->set_proposal_id(id);
   std::string data = req.SerializeAsString();
   if (data.size() > deps_.config.raft_entry_max_size) {
     if (cb) cb(ErrorResponse(RaftEntryTooLargeError(peer.region_id(), data.size())));
-    return;
+    return false;
   }
   raft::Error err = peer.raft().Propose(std::move(data));
   if (err != raft::Error::kOk) {
-    if (!cb) return;
+    if (!cb) return false;
     // Not appended: safe to retry elsewhere or later.
     if (!peer.IsLeader() || peer.raft().raft().lead_transferee() != raft::kNone) {
-      return cb(ErrorResponse(NotLeaderError(peer.region_id(), peer.LeaderPeer())));
+      cb(ErrorResponse(NotLeaderError(peer.region_id(), peer.LeaderPeer())));
+    } else {
+      cb(ErrorResponse(ServerIsBusyError("too much is waiting to be committed", 100)));
     }
-    return cb(ErrorResponse(ServerIsBusyError("too much is waiting to be committed", 100)));
+    return false;
   }
   const raft::Raft& r = peer.raft().raft();
-  if (cb) peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(cb)});
+  if (req.has_admin_request()) peer.last_admin_index = r.log().LastIndex();
+  if (cb) {
+    peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(cb),
+                                      deps_.clock->NowMs(), LeaseGeneration(peer)});
+  }
   MarkDirty(peer.region_id());
+  return true;
 }
 
 void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
@@ -494,7 +515,9 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
     return in.cb(ErrorResponse(ServerIsBusyError("another membership change is in progress", 100)));
   }
   const raft::Raft& r = peer.raft().raft();
-  peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(in.cb)});
+  peer.last_admin_index = r.log().LastIndex();
+  peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(in.cb),
+                                    deps_.clock->NowMs(), LeaseGeneration(peer)});
   MarkDirty(peer.region_id());
 }
 
@@ -504,13 +527,56 @@ void Store::HandleRead(ReadIn& in) {
   if (in.header.region_epoch().version() != peer->region().region_epoch().version()) {
     return in.cb(ReadError(EpochNotMatchError("the region changed", {peer->region()})));
   }
+  uint64_t now = deps_.clock->NowMs();
+  if (CanReadLocally(*peer, now)) {
+    MaybeRenewLease(*peer, now);
+    std::shared_ptr<storage::Snapshot> snap;
+    return AnswerRead(*peer, in.cb, snap);
+  }
   std::string ctx = fmt::format("read-{}", next_read_id_++);
   if (peer->raft().ReadIndex(ctx) != raft::Error::kOk) {
     return in.cb(ReadError(NotLeaderError(peer->region_id(), peer->LeaderPeer())));
   }
   peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb), ReadRetryAt(),
-                                    in.header.region_epoch().version()});
+                                    in.header.region_epoch().version(), now,
+                                    LeaseGeneration(*peer)});
   MarkDirty(peer->region_id());
+}
+
+// ---- The leader lease (raftstore/lease.h) ----
+
+bool Store::Transferring(const Peer& peer) const {
+  return peer.raft().raft().lead_transferee() != raft::kNone;
+}
+
+uint64_t Store::LeaseGeneration(const Peer& peer) const {
+  return Transferring(peer) ? LeaderLease::kNoRenewal : peer.lease.generation();
+}
+
+bool Store::CanReadLocally(const Peer& peer, uint64_t now) const {
+  // Also: an entry of this term applied (so is everything a former leader
+  // acknowledged), and no admin command of ours still on its way to the
+  // data (this thread's region would be behind it).
+  return deps_.config.lease_read && peer.IsLeader() && !Transferring(peer) &&
+         peer.lease.Valid(now) && peer.applied_term == peer.raft().raft().term() &&
+         peer.applied_index >= peer.last_admin_index;
+}
+
+void Store::MaybeRenewLease(Peer& peer, uint64_t now) {
+  if (!deps_.config.lease_read || peer.lease_round || !peer.IsLeader() || Transferring(peer) ||
+      !peer.lease.WantsRenewal(now)) {
+    return;
+  }
+  std::string ctx = fmt::format("lease-{}", next_read_id_++);
+  if (peer.raft().ReadIndex(ctx) != raft::Error::kOk) return;
+  peer.lease_round = LeaseRound{std::move(ctx), now, peer.lease.generation()};
+  MarkDirty(peer.region_id());
+}
+
+void Store::RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation) {
+  if (!deps_.config.lease_read || !peer.IsLeader()) return;
+  if (Transferring(peer)) return peer.lease.Expire();
+  peer.lease.Renew(sent_ms, generation);
 }
 
 uint64_t Store::ReadRetryAt() const {
@@ -526,6 +592,8 @@ void Store::RetryReads(Peer& peer) {
     if (r.index || now < r.retry_at_ms) continue;
     r.ctx = fmt::format("read-{}", next_read_id_++);
     r.retry_at_ms = ReadRetryAt();
+    r.sent_ms = now;
+    r.lease_generation = LeaseGeneration(peer);
     if (peer.raft().ReadIndex(r.ctx) != raft::Error::kOk) {
       FailReads(peer);
       return;
@@ -552,14 +620,18 @@ void Store::ServeReads(Peer& peer) {
       it = peer.reads.erase(it);
       continue;
     }
-    if (!snap) snap = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());
-    ReadResponse resp;
-    resp.snapshot = snap;
-    resp.region = peer.region();
-    resp.term = peer.raft().raft().term();
-    it->cb(std::move(resp));
+    AnswerRead(peer, it->cb, snap);
     it = peer.reads.erase(it);
   }
+}
+
+void Store::AnswerRead(Peer& peer, ReadCallback& cb, std::shared_ptr<storage::Snapshot>& snap) {
+  if (!snap) snap = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());
+  ReadResponse resp;
+  resp.snapshot = snap;
+  resp.region = peer.region();
+  resp.term = peer.raft().raft().term();
+  cb(std::move(resp));
 }
 
 void Store::FailReads(Peer& peer) {
@@ -797,6 +869,9 @@ void Store::HandleReadies() {
     // applied everything handed to it (the apply result marks us dirty).
     if (peer->raft().raft().log().PendingSnapshot() && peer->handed_index > peer->applied_index)
       continue;
+    // A transfer's TimeoutNow may be among the messages: its target will
+    // not wait for the lease to run out.
+    if (Transferring(*peer)) peer->lease.Expire();
     Item item{peer, peer->raft().GetReady(), std::nullopt};
     raft::Ready& rd = item.rd;
     SendRaftMessages(*peer, rd.messages);
@@ -846,9 +921,13 @@ void Store::HandleReadies() {
       ApplyTask task{peer.region_id(), std::move(rd.committed_entries), {}};
       // Also those of an older term than the last committed entry: they can
       // no longer commit, and the applier answers them.
+      uint64_t term = peer.raft().raft().term();
       while (!peer.proposals.empty() && (peer.proposals.front().index <= last ||
                                          peer.proposals.front().term < last_term)) {
-        task.proposals.push_back(std::move(peer.proposals.front()));
+        Proposal& p = peer.proposals.front();
+        // Committed by a quorum that received it after it was proposed.
+        if (p.index <= last && p.term == term) RenewLease(peer, p.sent_ms, p.lease_generation);
+        task.proposals.push_back(std::move(p));
         peer.proposals.pop_front();
       }
       uint64_t bytes = 0;
@@ -859,11 +938,21 @@ void Store::HandleReadies() {
       applier_.mailbox().Push(std::move(task));
     }
     for (const raft::ReadState& rs : rd.read_states) {
+      if (peer.lease_round && peer.lease_round->ctx == rs.request_ctx) {
+        RenewLease(peer, peer.lease_round->sent_ms, peer.lease_round->generation);
+        peer.lease_round.reset();
+        continue;
+      }
       for (auto& r : peer.reads) {
-        if (r.ctx == rs.request_ctx) r.index = rs.index;
+        if (r.ctx != rs.request_ctx) continue;
+        r.index = rs.index;
+        RenewLease(peer, r.sent_ms, r.lease_generation);
       }
     }
     if (rd.soft_state) {
+      // Won or lost: nothing acknowledged before counts towards a lease.
+      peer.lease.Expire();
+      peer.lease_round.reset();
       status_dirty_ = true;
       if (rd.soft_state->role == raft::StateRole::kLeader) {
         peer.heartbeat_due = true;
@@ -1013,10 +1102,13 @@ void Store::HandleSplitCheck(const SplitCheckIn& in) {
   Peer* peer = FindPeer(in.region_id);
   if (peer == nullptr) return;
   peer->approximate_size = in.size;
-  if (in.split_key.empty() || !peer->IsLeader() ||
-      EpochOlder(in.epoch, peer->region().region_epoch()) || deps_.scheduler == nullptr) {
-    peer->splitting = false;
+  if (in.split_key.empty()) {
+    peer->splitting = false;  // small enough: checked again once written to
     return;
+  }
+  if (!peer->IsLeader() || EpochOlder(in.epoch, peer->region().region_epoch()) ||
+      deps_.scheduler == nullptr) {
+    return AbandonSplit(*peer, "the region changed during the split check");
   }
   uint64_t region_id = in.region_id;
   metapb::RegionEpoch epoch = in.epoch;
@@ -1032,8 +1124,7 @@ void Store::HandleSplitIds(SplitIdsIn& in) {
   if (!in.ids.ok() || !peer->IsLeader() || EpochOlder(in.epoch, peer->region().region_epoch())) {
     if (!in.ids.ok())
       logger_->warn("region {}: no ids for a split: {}", in.region_id, in.ids.status().ToString());
-    peer->splitting = false;
-    return;
+    return AbandonSplit(*peer, "no ids, or the region changed while asking for them");
   }
   raft_cmdpb::RaftCmdRequest req;
   auto* h = req.mutable_header();
@@ -1045,11 +1136,19 @@ void Store::HandleSplitIds(SplitIdsIn& in) {
   admin->mutable_split()->set_split_key(in.split_key);
   admin->mutable_split()->set_new_region_id(in.ids->new_region_id);
   for (uint64_t id : in.ids->new_peer_ids) admin->mutable_split()->add_new_peer_ids(id);
-  if (CheckEpoch(req, peer->region())) {
-    peer->splitting = false;
-    return;
-  }
-  ProposeNormal(*peer, std::move(req), nullptr);
+  if (CheckEpoch(req, peer->region()))
+    return AbandonSplit(*peer, "the region changed while asking for ids");
+  if (!ProposeNormal(*peer, std::move(req), nullptr))
+    AbandonSplit(*peer, "the proposal was refused (a leadership transfer, or too much uncommitted)");
+}
+
+void Store::AbandonSplit(Peer& peer, const char* why) {
+  logger_->debug("region {}: split attempt abandoned: {}", peer.region_id(), why);
+  // The region needed a split that did not happen (its epoch changed, no
+  // ids, a lost proposal): it is checked again at the next split tick even if
+  // nothing more is written to it.
+  peer.splitting = false;
+  peer.size_diff = std::max<uint64_t>(peer.size_diff, 1);
 }
 
 namespace {
@@ -1122,9 +1221,9 @@ Peer* Store::FindPeer(uint64_t region_id) {
 }
 
 Result<Peer*> Store::AddPeer(const metapb::Region& region, const metapb::Peer& self,
-                             bool register_apply) {
-  TKV_ASSIGN_OR_RETURN(
-      auto peer, Peer::Create(deps_.store_id, deps_.config, engine_, region, self, this, logger_));
+                             bool register_apply, bool restarted) {
+  TKV_ASSIGN_OR_RETURN(auto peer, Peer::Create(deps_.store_id, deps_.config, engine_, region, self,
+                                               this, logger_, restarted));
   Peer* p = peer.get();
   peers_[region.id()] = std::move(peer);
   if (p->IsInitialized()) {

@@ -185,13 +185,15 @@ class Store final : private SnapshotRequester, private ApplySink {
   bool AcceptSnapshot(Peer& peer, const raft_serverpb::RaftMessage& msg);
   bool OverlapsPendingSnapshot(const metapb::Region& region);
   void HandleCommand(CommandIn& in);
-  void ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallback cb);
+  // Whether it was appended to the log (if not, cb heard why).
+  bool ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallback cb);
   void ProposeChangePeer(Peer& peer, CommandIn& in);
   void HandleRead(ReadIn& in);
   void HandleApplyResult(ApplyResult& res);
   void CreateSplitPeer(Peer& left, const metapb::Region& right);
   void HandleSplitCheck(const SplitCheckIn& in);
   void HandleSplitIds(SplitIdsIn& in);
+  void AbandonSplit(Peer& peer, const char* why);
   void HandleSplitRequest(SplitRequestIn in);
   // Reports again when a leader's pending peers changed since its report.
   void CheckPendingPeers(Peer& peer);
@@ -200,6 +202,12 @@ class Store final : private SnapshotRequester, private ApplySink {
   void MaybeCompactLog(Peer& peer);
   void HandleReadies();
   void ServeReads(Peer& peer);
+  void AnswerRead(Peer& peer, ReadCallback& cb, std::shared_ptr<storage::Snapshot>& snap);
+  bool Transferring(const Peer& peer) const;
+  uint64_t LeaseGeneration(const Peer& peer) const;
+  bool CanReadLocally(const Peer& peer, uint64_t now) const;
+  void MaybeRenewLease(Peer& peer, uint64_t now);
+  void RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation);
   void RetryReads(Peer& peer);
   uint64_t ReadRetryAt() const;
   void FailReads(Peer& peer);
@@ -213,8 +221,9 @@ class Store final : private SnapshotRequester, private ApplySink {
   Peer* MaybeCreatePeer(const raft_serverpb::RaftMessage& msg);
   // register_apply: tell the apply side about it (not for split-created
   // regions, which the apply side created itself).
+  // `restarted`: loaded from the engine at start (Peer::Create).
   Result<Peer*> AddPeer(const metapb::Region& region, const metapb::Peer& self,
-                        bool register_apply = true);
+                        bool register_apply = true, bool restarted = false);
   Status FinishDestroys(storage::Snapshot& snap);
   // Sent before the replica this store destroyed for the region was removed.
   bool IsForDestroyedReplica(const raft_serverpb::RaftMessage& msg) const;

@@ -38,6 +38,8 @@ const toml_config::Fields<Config>& ConfigFields() {
       {"raftstore.raft-heartbeat-ticks",
        Rs(AsU64, &raftstore::RaftstoreConfig::raft_heartbeat_ticks)},
       {"raftstore.lease-read", Rs(AsBool, &raftstore::RaftstoreConfig::lease_read)},
+      {"raftstore.raft-store-max-leader-lease",
+       Rs(AsMs, &raftstore::RaftstoreConfig::raft_max_leader_lease_ms)},
       {"raftstore.raft-max-inflight-msgs",
        Rs(AsU64, &raftstore::RaftstoreConfig::raft_max_inflight_msgs)},
       {"raftstore.raft-max-size-per-msg",
@@ -181,6 +183,11 @@ Status ValidateConfig(const Config& c) {
     if (r.raft_heartbeat_ticks <= 0 || r.raft_election_ticks <= r.raft_heartbeat_ticks) {
       return invalid(
           "raftstore.raft-election-timeout-ticks must exceed raftstore.raft-heartbeat-ticks (> 0)");
+    }
+    if (!r.LeaseIsSafe()) {
+      return invalid(
+          "raftstore.raft-store-max-leader-lease must be shorter than the election timeout less "
+          "one tick ((raft-election-timeout-ticks - 1) * raft-base-tick-interval)");
     }
     if (r.region_split_size > r.region_max_size) {
       return invalid("raftstore.region-split-size must not exceed raftstore.region-max-size");

@@ -14,6 +14,9 @@
 #include <cerrno>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -169,17 +172,32 @@ std::string ReadFileOrEmpty(const std::string& path) {
 }
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  TKV_CHECK(fd >= 0, "socket: {}", strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  TKV_CHECK(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "bind: {}", strerror(errno));
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  // Never the same port twice in one process: the processes a test starts
+  // bind theirs later, so two calls could otherwise be handed the same
+  // ephemeral port. And below the ephemeral range (32768 and up), where the
+  // kernel does not pick ports for outgoing connections, at random so that
+  // test processes running side by side rarely try the same one.
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  static std::mt19937 rng(static_cast<uint32_t>(getpid()) ^
+                          static_cast<uint32_t>(std::random_device{}()));
+  std::lock_guard<std::mutex> lock(mu);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = 20000 + static_cast<int>(rng() % 12000);
+    if (handed_out.count(port) != 0) continue;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    TKV_CHECK(fd >= 0, "socket: {}", strerror(errno));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (!free) continue;
+    handed_out.insert(port);
+    return port;
+  }
+  TKV_PANIC("no free loopback port found in [20000, 32000)");
 }
 
 }  // namespace tinykv::testing

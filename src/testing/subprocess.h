@@ -49,8 +49,9 @@ class Subprocess {
 bool WaitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// A loopback TCP port nobody listens on now (the kernel picks it; another
-// process could take it before the caller binds it: loopback tests only).
+// A loopback TCP port nobody listens on now, and never one this process
+// handed out before (another process could still take it before the caller
+// binds it: loopback tests only).
 int FreePort();
 
 // The contents of a file, or "" if it cannot be read.

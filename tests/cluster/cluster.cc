@@ -62,6 +62,11 @@ RaftstoreConfig TestRaftstoreConfig() {
 
 void FakeScheduler::AskSplit(const metapb::Region& region,
                              std::function<void(Result<raftstore::SplitIds>)> done) {
+  ++ask_split_calls_;
+  if (fail_ask_split_ > 0) {
+    --fail_ask_split_;
+    return done(Status::Unavailable("the scheduler is unreachable (test)"));
+  }
   raftstore::SplitIds ids;
   ids.new_region_id = AllocId();
   for (int i = 0; i < region.peers_size(); ++i) ids.new_peer_ids.push_back(AllocId());

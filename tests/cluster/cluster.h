@@ -44,6 +44,9 @@ class FakeScheduler final : public raftstore::SchedulerClient {
   void ReportRegion(const raftstore::RegionHeartbeat& hb) override;
 
   uint64_t AllocId() { return next_id_++; }
+  // The next n AskSplit calls fail (as when the scheduler is unreachable).
+  void FailAskSplit(int n) { fail_ask_split_ = n; }
+  int ask_split_calls() const { return ask_split_calls_; }
   // The region holding key, and its leader, as last reported.
   std::optional<raftstore::RegionHeartbeat> RegionByKey(const std::string& key) const;
   std::optional<raftstore::RegionHeartbeat> RegionById(uint64_t id) const;
@@ -53,6 +56,8 @@ class FakeScheduler final : public raftstore::SchedulerClient {
 
  private:
   uint64_t next_id_;
+  int fail_ask_split_ = 0;
+  int ask_split_calls_ = 0;
   std::map<uint64_t, raftstore::RegionHeartbeat> regions_;
 };
 

@@ -169,6 +169,177 @@ TEST(ClusterTest, AReadIsServedOnlyForTheEpochItAskedFor) {
   EXPECT_EQ(wrong, 0) << "reads served for another epoch than they asked for";
 }
 
+// ---- Lease reads ----
+
+// The status of region 1 on a store.
+raftstore::RegionStatus StatusOn(Cluster& c, uint64_t store) {
+  for (const auto& r : c.store(store)->Regions()) {
+    if (r.region.id() == 1) return r;
+  }
+  return {};
+}
+
+// Writes k = value through the given store's peer of region 1 (no client
+// routing: the test names the leader).
+void PutVia(Cluster& c, uint64_t store, const std::string& value, std::function<void(Status)> done) {
+  raftstore::RegionStatus st = StatusOn(c, store);
+  raft_cmdpb::RaftCmdRequest cmd;
+  cmd.mutable_header()->set_region_id(1);
+  *cmd.mutable_header()->mutable_peer() = MakePeer(st.peer_id, store);
+  *cmd.mutable_header()->mutable_region_epoch() = st.region.region_epoch();
+  auto* put = cmd.add_requests();
+  put->set_cmd_type(raft_cmdpb::Put);
+  put->mutable_put()->set_key("k");
+  put->mutable_put()->set_value(value);
+  c.Propose(store, std::move(cmd), [done = std::move(done)](raftstore::WriteResponse r) {
+    done(r.region_error ? Status::Unavailable("region error") : r.status);
+  });
+}
+
+// Reads key "k" of region 1 at one store every 5 ms, as that store's peer,
+// and remembers when each read was issued and what it returned.
+struct ReadProbe {
+  struct Answer {
+    uint64_t issued_ms;
+    std::optional<std::string> value;  // set when served
+  };
+  Cluster& c;
+  uint64_t store;
+  raft_cmdpb::RaftRequestHeader header;
+  std::vector<Answer> answers;
+  bool stop = false;
+
+  ReadProbe(Cluster& cluster, uint64_t s) : c(cluster), store(s) {
+    raftstore::RegionStatus st = StatusOn(c, s);
+    header.set_region_id(1);
+    *header.mutable_peer() = MakePeer(st.peer_id, s);
+    *header.mutable_region_epoch() = st.region.region_epoch();
+  }
+  void Issue() {
+    if (stop) return;
+    uint64_t issued = c.NowMs();
+    c.Read(store, header, [this, issued](raftstore::ReadResponse r) {
+      Answer a{issued, std::nullopt};
+      if (!r.region_error && r.status.ok()) {
+        auto v = r.snapshot->Get(storage::Cf::kDefault, "k");
+        a.value = v.ok() && v->has_value() ? **v : "<none>";
+      }
+      answers.push_back(std::move(a));
+    });
+    c.After(5, [this] { Issue(); });
+  }
+  // Runs the cluster for ms, then stops issuing reads and lets the last ones finish.
+  void RunFor(uint64_t ms) {
+    c.RunFor(ms);
+    stop = true;
+    c.RunFor(100);
+  }
+  // Reads issued at or after `from_ms` that were served `value`.
+  int ServedAfter(uint64_t from_ms, const std::string& value) const {
+    int n = 0;
+    for (const auto& a : answers) n += a.issued_ms >= from_ms && a.value == value;
+    return n;
+  }
+};
+
+// Writes k = v1 and reads it back (so that the leader holds a lease);
+// returns the leader's store.
+uint64_t WriteV1AndFindLeader(Cluster& c, SimClient& client) {
+  EXPECT_TRUE(client.MustPut("k", "v1").ok());
+  EXPECT_TRUE(client.MustGet("k").ok());
+  return LeaderStoreOf(c, 1);
+}
+
+std::set<uint64_t> OtherStores(Cluster& c, uint64_t store) {
+  std::set<uint64_t> out;
+  for (uint64_t s = 1; s <= static_cast<uint64_t>(c.NumStores()); ++s) {
+    if (s != store) out.insert(s);
+  }
+  return out;
+}
+
+// A leader cut off from the others goes on serving reads from its lease for
+// a while, but never once a new leader may have acknowledged a write.
+TEST(ClusterTest, AnIsolatedLeaderStopsLeaseReadsBeforeANewLeaderWrites) {
+  Cluster c(Options(3));
+  c.Start();
+  SimClient client(c, 1);
+  const uint64_t old = WriteV1AndFindLeader(c, client);
+  ReadProbe probe(c, old);
+  const std::set<uint64_t> others = OtherStores(c, old);
+  c.network().Partition({{old}, others});
+  const uint64_t cut_at = c.NowMs();
+  probe.Issue();
+  // A client that finds the new leader as soon as there is one.
+  uint64_t leader = 0;
+  ASSERT_TRUE(c.RunUntil(
+      [&] {
+        for (uint64_t s : others) {
+          if (StatusOn(c, s).leader) leader = s;
+        }
+        return leader != 0;
+      },
+      10'000));
+  uint64_t acked_at = 0;
+  PutVia(c, leader, "v2", [&](Status s) {
+    if (s.ok()) acked_at = c.NowMs();
+  });
+  ASSERT_TRUE(c.RunUntil([&] { return acked_at != 0; }, 30'000)) << DescribeCluster(c);
+  probe.RunFor(1'000);
+  // Cut off, it could not have served these with a heartbeat round.
+  EXPECT_GT(probe.ServedAfter(cut_at, "v1"), 0) << "no read was served from the lease";
+  EXPECT_EQ(probe.ServedAfter(acked_at, "v1"), 0)
+      << "a read issued after v2 was acknowledged returned v1";
+  EXPECT_GT(acked_at, cut_at + c.options().raftstore.MaxLeaderLeaseMs());
+}
+
+// A leadership transfer lets its target win at once, so the old leader must
+// stop serving from its lease as soon as the transfer starts.
+TEST(ClusterTest, ATransferEndsTheLease) {
+  Cluster c(Options(3));
+  c.Start();
+  SimClient client(c, 1);
+  const uint64_t old = WriteV1AndFindLeader(c, client);
+  const uint64_t target = old % 3 + 1;
+  const uint64_t term = StatusOn(c, old).term;
+  ReadProbe probe(c, old);
+  raft_cmdpb::AdminRequest admin;
+  admin.set_cmd_type(raft_cmdpb::TransferLeader);
+  *admin.mutable_transfer_leader()->mutable_peer() = MakePeer(StatusOn(c, target).peer_id, target);
+  client.Admin(1, admin, [](raftstore::WriteResponse) {});
+  // Once the target campaigns, cut the old leader off before it hears of it.
+  ASSERT_TRUE(c.RunUntil([&] { return StatusOn(c, target).term > term; }, 5'000));
+  const std::set<uint64_t> others = OtherStores(c, old);
+  c.network().Partition({{old}, others});
+  ASSERT_TRUE(StatusOn(c, old).leader) << "the old leader heard of the new term already";
+  probe.Issue();
+  ASSERT_TRUE(c.RunUntil([&] { return StatusOn(c, target).leader; }, 5'000));
+  uint64_t acked_at = 0;
+  PutVia(c, target, "v2", [&](Status s) {
+    if (s.ok()) acked_at = c.NowMs();
+  });
+  ASSERT_TRUE(c.RunUntil([&] { return acked_at != 0; }, 30'000)) << DescribeCluster(c);
+  probe.RunFor(1'000);
+  EXPECT_EQ(probe.ServedAfter(acked_at, "v1"), 0)
+      << "a read issued after v2 was acknowledged returned v1";
+}
+
+TEST(ClusterTest, ReadsWithoutTheLeaseUseAHeartbeatRound) {
+  ClusterOptions o = Options(3);
+  o.raftstore.lease_read = false;
+  Cluster c(o);
+  c.Start();
+  SimClient client(c, 1);
+  const uint64_t old = WriteV1AndFindLeader(c, client);
+  ReadProbe probe(c, old);
+  const std::set<uint64_t> others = OtherStores(c, old);
+  c.network().Partition({{old}, others});
+  const uint64_t cut_at = c.NowMs();
+  probe.Issue();
+  probe.RunFor(2'000);
+  EXPECT_EQ(probe.ServedAfter(cut_at, "v1"), 0) << "served without a quorum";
+}
+
 TEST(ClusterTest, AcknowledgedWritesSurviveAFullRestart) {
   Cluster c(Options(3));
   c.Start();

@@ -266,7 +266,7 @@ void GenericTest(const GenericParams& p) {
     if (p.split) {
       auto first = c.scheduler().RegionByKey("");
       ASSERT_TRUE(first.has_value());
-      EXPECT_FALSE(first->region.end_key().empty()) << "the region was not split";
+      EXPECT_FALSE(first->region.end_key().empty()) << "the region was not split\n" << DescribeCluster(c) << "asked for split ids " << c.scheduler().ask_split_calls() << " times";
     }
     ASSERT_FALSE(c.violation().has_value()) << *c.violation();
   }
@@ -523,6 +523,29 @@ TEST(Scenario3B, ConfChangeSnapshotUnreliableRecoverConcurrentPartition) {
 
 // A split leaves two adjacent regions that both serve; a store isolated
 // during the split catches up.
+// A region that needs a split whose attempt fails is checked again, even
+// when nothing more is written to it (here the scheduler refuses ids until well after the last write;
+// in a real cluster a membership change during the check did the same).
+TEST(Scenario3B, AFailedSplitAttemptIsRetriedWithoutNewWrites) {
+  ClusterOptions o = Options(3);
+  o.raftstore.region_max_size = 800;
+  o.raftstore.region_split_size = 500;
+  Cluster c(o);
+  c.Start();
+  SimClient client(c, 1);
+  c.scheduler().FailAskSplit(1'000'000);
+  for (int i = 100; i < 250; ++i)  // 1,200 bytes
+    ASSERT_TRUE(client.MustPut(fmt::format("k{}", i), fmt::format("v{}", i)).ok());
+  c.RunFor(1'000);  // split ticks every 100 ms: every attempt after the last write fails too
+  int failed = c.scheduler().ask_split_calls();
+  ASSERT_GT(failed, 0);
+  c.scheduler().FailAskSplit(0);
+  ASSERT_TRUE(c.RunUntil([&] { return c.scheduler().AllRegions().size() >= 2; }, 10'000))
+      << "asked for ids " << c.scheduler().ask_split_calls() << " times\n"
+      << DescribeCluster(c);
+  EXPECT_GT(c.scheduler().ask_split_calls(), failed);
+}
+
 TEST(Scenario3B, OneSplit) {
   ClusterOptions o = Options(5);
   o.raftstore.region_max_size = 800;
