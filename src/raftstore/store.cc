@@ -194,6 +194,10 @@ Status Store::Start() {
 
 void Store::Stop() {
   stopped_ = true;
+  {
+    std::unique_lock lock(local_mu_);
+    local_reads_.clear();
+  }
   for (auto& msg : inbox_.Drain(SIZE_MAX)) {
     if (auto* c = std::get_if<CommandIn>(&msg)) {
       c->cb(WriteResponse{{}, Status::Unavailable("the store is stopping"), {}});
@@ -225,6 +229,7 @@ void Store::Propose(raft_cmdpb::RaftCmdRequest req, WriteCallback cb) {
   inbox_.Push(CommandIn{std::move(req), std::move(cb)});
 }
 void Store::Read(raft_cmdpb::RaftRequestHeader header, ReadCallback cb) {
+  if (TryLocalRead(header, cb)) return;
   inbox_.Push(ReadIn{std::move(header), std::move(cb)});
 }
 void Store::OnRaftMessage(raft_serverpb::RaftMessage msg) { inbox_.Push(std::move(msg)); }
@@ -322,6 +327,7 @@ void Store::Tick() {
         now >= peer->lease_round->sent_ms + c.raft_base_tick_ms * c.raft_election_ticks) {
       peer->lease_round.reset();
     }
+    if (ReadLocallyLately(id, now)) MaybeRenewLease(*peer, now);
     if (peer->reported_pending != 0 && peer->IsLeader()) CheckPendingPeers(*peer);
     MarkDirty(id);
   }
@@ -456,7 +462,10 @@ bool Store::ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallb
     return false;
   }
   const raft::Raft& r = peer.raft().raft();
-  if (req.has_admin_request()) peer.last_admin_index = r.log().LastIndex();
+  if (req.has_admin_request()) {
+    peer.last_admin_index = r.log().LastIndex();
+    UnpublishLocalRead(peer.region_id());
+  }
   if (cb) {
     peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(cb),
                                       deps_.clock->NowMs(), LeaseGeneration(peer)});
@@ -516,6 +525,7 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
   }
   const raft::Raft& r = peer.raft().raft();
   peer.last_admin_index = r.log().LastIndex();
+  UnpublishLocalRead(peer.region_id());
   peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(in.cb),
                                     deps_.clock->NowMs(), LeaseGeneration(peer)});
   MarkDirty(peer.region_id());
@@ -571,6 +581,66 @@ void Store::MaybeRenewLease(Peer& peer, uint64_t now) {
   if (peer.raft().ReadIndex(ctx) != raft::Error::kOk) return;
   peer.lease_round = LeaseRound{std::move(ctx), now, peer.lease.generation()};
   MarkDirty(peer.region_id());
+}
+
+void Store::PublishLocalRead(Peer& peer) {
+  uint64_t now = deps_.clock->NowMs();
+  if (!CanReadLocally(peer, now)) return UnpublishLocalRead(peer.region_id());
+  const uint64_t term = peer.raft().raft().term();
+  const uint64_t version = peer.region().region_epoch().version();
+  std::unique_lock lock(local_mu_);
+  LocalRead& lr = local_reads_[peer.region_id()];
+  if (lr.peer_id != peer.id() || lr.version != version ||
+      lr.region.region_epoch().conf_ver() != peer.region().region_epoch().conf_ver()) {
+    lr.region = peer.region();
+  }
+  if (!lr.last_read_ms) lr.last_read_ms = std::make_shared<std::atomic<uint64_t>>(0);
+  lr.peer_id = peer.id();
+  lr.term = term;
+  lr.version = version;
+  lr.lease_until_ms = peer.lease.until_ms();
+}
+
+void Store::UnpublishLocalRead(uint64_t region_id) {
+  {
+    std::shared_lock lock(local_mu_);
+    if (local_reads_.find(region_id) == local_reads_.end()) return;
+  }
+  std::unique_lock lock(local_mu_);
+  local_reads_.erase(region_id);
+}
+
+bool Store::TryLocalRead(const raft_cmdpb::RaftRequestHeader& header, ReadCallback& cb) {
+  if (!deps_.config.lease_read || header.peer().store_id() != deps_.store_id) return false;
+  ReadResponse resp;
+  {
+    // The snapshot is taken under the lock: the poller takes the entry away
+    // (a transfer, an admin proposal) before what ends the lease leaves it,
+    // so a read that found the entry is ordered before that.
+    std::shared_lock lock(local_mu_);
+    auto it = local_reads_.find(header.region_id());
+    if (it == local_reads_.end()) return false;
+    const LocalRead& lr = it->second;
+    uint64_t now = deps_.clock->NowMs();
+    if (lr.peer_id != header.peer().id() || (header.term() != 0 && header.term() != lr.term) ||
+        header.region_epoch().version() != lr.version || now >= lr.lease_until_ms) {
+      return false;
+    }
+    lr.last_read_ms->store(now, std::memory_order_relaxed);
+    resp.region = lr.region;
+    resp.term = lr.term;
+    resp.snapshot = std::shared_ptr<storage::Snapshot>(engine_.NewSnapshot());
+  }
+  cb(std::move(resp));
+  return true;
+}
+
+bool Store::ReadLocallyLately(uint64_t region_id, uint64_t now) const {
+  std::shared_lock lock(local_mu_);
+  auto it = local_reads_.find(region_id);
+  if (it == local_reads_.end()) return false;
+  return it->second.last_read_ms->load(std::memory_order_relaxed) + deps_.config.MaxLeaderLeaseMs() >
+         now;
 }
 
 void Store::RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation) {
@@ -871,7 +941,10 @@ void Store::HandleReadies() {
       continue;
     // A transfer's TimeoutNow may be among the messages: its target will
     // not wait for the lease to run out.
-    if (Transferring(*peer)) peer->lease.Expire();
+    if (Transferring(*peer)) {
+      peer->lease.Expire();
+      UnpublishLocalRead(peer->region_id());
+    }
     Item item{peer, peer->raft().GetReady(), std::nullopt};
     raft::Ready& rd = item.rd;
     SendRaftMessages(*peer, rd.messages);
@@ -963,6 +1036,7 @@ void Store::HandleReadies() {
       }
     }
     peer.raft().Advance(rd);
+    PublishLocalRead(peer);
     ServeReads(peer);
     if (peer.heartbeat_due && peer.IsLeader()) ReportRegion(peer);
     if (peer.raft().HasReady()) MarkDirty(peer.region_id());
@@ -1038,6 +1112,7 @@ void Store::HandleApplyResult(ApplyResult& res) {
       if (sp->right_created) CreateSplitPeer(*peer, sp->right);
     }
   }
+  PublishLocalRead(*peer);
   ServeReads(*peer);
 }
 
@@ -1079,6 +1154,7 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
       TKV_CHECK(s.ok(), "region {}: cannot write its raft state: {}", right.id(), s.ToString());
     }
     FailReads(*existing);
+    UnpublishLocalRead(right.id());
     peers_.erase(right.id());
   }
   auto peer = AddPeer(right, *self, /*register_apply=*/false);
@@ -1257,6 +1333,7 @@ void Store::DestroyPeer(Peer& peer, const std::string& why, const metapb::Region
   }());
   dirty_.erase(region_id);
   status_dirty_ = true;
+  UnpublishLocalRead(region_id);
   auto node = peers_.extract(region_id);
   if (!peer.IsInitialized()) {
     // Nothing of it on the apply side.

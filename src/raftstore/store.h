@@ -20,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 #include <set>
 #include <variant>
 
@@ -86,6 +88,8 @@ class Store final : private SnapshotRequester, private ApplySink {
 
   // ---- Input (thread-safe) ----
   void Propose(raft_cmdpb::RaftCmdRequest req, WriteCallback cb);
+  // A read within a leader's lease is answered on the calling thread, at
+  // once (cb runs before Read returns); any other goes through the poller.
   void Read(raft_cmdpb::RaftRequestHeader header, ReadCallback cb);
   void OnRaftMessage(raft_serverpb::RaftMessage msg);
   void ReportUnreachable(uint64_t region_id, uint64_t to_peer_id);
@@ -208,6 +212,25 @@ class Store final : private SnapshotRequester, private ApplySink {
   bool CanReadLocally(const Peer& peer, uint64_t now) const;
   void MaybeRenewLease(Peer& peer, uint64_t now);
   void RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation);
+  // What a caller's thread may serve from the lease (Read), for one region.
+  struct LocalRead {
+    uint64_t peer_id = 0;
+    uint64_t term = 0;
+    uint64_t version = 0;
+    uint64_t lease_until_ms = 0;
+    metapb::Region region;
+    // When a caller last read from it: the poller renews the lease of
+    // regions read from lately (Tick), as it does for reads it serves.
+    std::shared_ptr<std::atomic<uint64_t>> last_read_ms;
+  };
+  // Brings the region's entry in local_reads_ in line with the peer (none
+  // unless CanReadLocally could hold). Called whenever one of its inputs
+  // changes, and before anything that ends the lease leaves this thread.
+  void PublishLocalRead(Peer& peer);
+  void UnpublishLocalRead(uint64_t region_id);
+  bool TryLocalRead(const raft_cmdpb::RaftRequestHeader& header, ReadCallback& cb);
+  // Whether callers read the region from the lease within the last lease.
+  bool ReadLocallyLately(uint64_t region_id, uint64_t now) const;
   void RetryReads(Peer& peer);
   uint64_t ReadRetryAt() const;
   void FailReads(Peer& peer);
@@ -282,6 +305,9 @@ class Store final : private SnapshotRequester, private ApplySink {
   bool status_dirty_ = true;
 
   // A copy of the region statuses for Regions(), refreshed by the poller.
+  // Written by the poller, read by callers' threads (Read).
+  mutable std::shared_mutex local_mu_;
+  std::unordered_map<uint64_t, LocalRead> local_reads_;
   mutable std::mutex status_mu_;
   std::vector<RegionStatus> status_;
   std::atomic<uint64_t> status_version_{0};

@@ -324,6 +324,29 @@ TEST(ClusterTest, ATransferEndsTheLease) {
       << "a read issued after v2 was acknowledged returned v1";
 }
 
+// Within the lease a read is answered on the caller's thread, before Read
+// returns, and a steady read load keeps the lease renewed.
+TEST(ClusterTest, LeaseReadsAreAnsweredOnTheCallersThread) {
+  Cluster c(Options(3));
+  c.Start();
+  SimClient client(c, 1);
+  const uint64_t leader = WriteV1AndFindLeader(c, client);
+  ReadProbe probe(c, leader);
+  bool answered = false;
+  c.Read(leader, probe.header, [&](raftstore::ReadResponse r) {
+    EXPECT_TRUE(r.status.ok() && !r.region_error);
+    answered = true;
+  });
+  EXPECT_TRUE(answered) << "a read within the lease waited for the poller";
+  // Reads keep the lease renewed: still answered at once much later.
+  probe.Issue();
+  probe.RunFor(5'000);
+  answered = false;
+  c.Read(leader, probe.header, [&](raftstore::ReadResponse) { answered = true; });
+  EXPECT_TRUE(answered) << "the lease was not renewed under a read load";
+  EXPECT_GT(probe.ServedAfter(0, "v1"), 900);
+}
+
 TEST(ClusterTest, ReadsWithoutTheLeaseUseAHeartbeatRound) {
   ClusterOptions o = Options(3);
   o.raftstore.lease_read = false;
