@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "eraftpb.pb.h"
+#include "raftstore/lease.h"
 #include "raftstore/mailbox.h"
 #include "raftstore/msg.h"
 
@@ -32,10 +33,8 @@ struct Proposal {
   uint64_t term = 0;
   uint64_t id = 0;  // RaftRequestHeader.proposal_id
   WriteCallback cb;
-  // When it was proposed, and under which lease generation: its commit
-  // renews the leader lease (raftstore/lease.h).
-  uint64_t sent_ms = 0;
-  uint64_t lease_generation = 0;
+  // When it was proposed: its commit renews the leader lease.
+  LeaseStamp lease;
 };
 
 struct ChangePeerResult {

@@ -25,6 +25,13 @@
 
 namespace tinykv::raftstore {
 
+// When something a quorum may acknowledge was sent, and under which lease
+// generation (LeaderLease::kNoRenewal: it may not renew the lease).
+struct LeaseStamp {
+  uint64_t sent_ms = 0;
+  uint64_t generation = std::numeric_limits<uint64_t>::max();
+};
+
 class LeaderLease {
  public:
   // A generation no round may renew the lease with (a transfer was under way).
@@ -35,10 +42,10 @@ class LeaderLease {
   // The generation a round sent now carries.
   uint64_t generation() const { return generation_; }
 
-  // A quorum acknowledged a round sent at `sent_ms` under `generation`.
-  void Renew(uint64_t sent_ms, uint64_t generation) {
-    if (generation != generation_ || generation == kNoRenewal) return;
-    uint64_t until = sent_ms + max_ms_;
+  // A quorum acknowledged what was sent with this stamp.
+  void Renew(const LeaseStamp& stamp) {
+    if (stamp.generation != generation_ || stamp.generation == kNoRenewal) return;
+    uint64_t until = stamp.sent_ms + max_ms_;
     if (until > until_ms_) until_ms_ = until;
   }
 

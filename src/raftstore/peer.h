@@ -23,17 +23,14 @@ struct PendingRead {
   ReadCallback cb;
   uint64_t retry_at_ms = 0;  // asked again under a new context if unanswered by then
   uint64_t version = 0;      // the region version the read was checked against
-  // When its heartbeat round was asked for, and under which lease
-  // generation: its answer renews the lease (raftstore/lease.h).
-  uint64_t sent_ms = 0;
-  uint64_t lease_generation = LeaderLease::kNoRenewal;
+  // When its heartbeat round was asked for: its answer renews the lease.
+  LeaseStamp lease;
 };
 
 // A heartbeat round asked for only to renew the lease.
 struct LeaseRound {
   std::string ctx;
-  uint64_t sent_ms = 0;
-  uint64_t generation = LeaderLease::kNoRenewal;
+  LeaseStamp lease;
 };
 
 class Peer {

@@ -323,11 +323,10 @@ void Store::Tick() {
     peer->raft().Tick();
     if (!peer->reads.empty() && peer->IsLeader()) RetryReads(*peer);
     // A lost renewal round: another may be asked for.
-    if (peer->lease_round &&
-        now >= peer->lease_round->sent_ms + c.raft_base_tick_ms * c.raft_election_ticks) {
+    if (peer->lease_round && now >= peer->lease_round->lease.sent_ms + ElectionTimeoutMs()) {
       peer->lease_round.reset();
     }
-    if (ReadLocallyLately(id, now)) MaybeRenewLease(*peer, now);
+    if (peer->IsLeader() && ReadLocallyLately(id, now)) MaybeRenewLease(*peer, now);
     if (peer->reported_pending != 0 && peer->IsLeader()) CheckPendingPeers(*peer);
     MarkDirty(id);
   }
@@ -468,7 +467,7 @@ bool Store::ProposeNormal(Peer& peer, raft_cmdpb::RaftCmdRequest req, WriteCallb
   }
   if (cb) {
     peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(cb),
-                                      deps_.clock->NowMs(), LeaseGeneration(peer)});
+                                      StampNow(peer, deps_.clock->NowMs())});
   }
   MarkDirty(peer.region_id());
   return true;
@@ -527,7 +526,7 @@ void Store::ProposeChangePeer(Peer& peer, CommandIn& in) {
   peer.last_admin_index = r.log().LastIndex();
   UnpublishLocalRead(peer.region_id());
   peer.proposals.push_back(Proposal{r.log().LastIndex(), r.term(), id, std::move(in.cb),
-                                    deps_.clock->NowMs(), LeaseGeneration(peer)});
+                                    StampNow(peer, deps_.clock->NowMs())});
   MarkDirty(peer.region_id());
 }
 
@@ -548,8 +547,7 @@ void Store::HandleRead(ReadIn& in) {
     return in.cb(ReadError(NotLeaderError(peer->region_id(), peer->LeaderPeer())));
   }
   peer->reads.push_back(PendingRead{std::move(ctx), std::nullopt, std::move(in.cb), ReadRetryAt(),
-                                    in.header.region_epoch().version(), now,
-                                    LeaseGeneration(*peer)});
+                                    in.header.region_epoch().version(), StampNow(*peer, now)});
   MarkDirty(peer->region_id());
 }
 
@@ -559,8 +557,8 @@ bool Store::Transferring(const Peer& peer) const {
   return peer.raft().raft().lead_transferee() != raft::kNone;
 }
 
-uint64_t Store::LeaseGeneration(const Peer& peer) const {
-  return Transferring(peer) ? LeaderLease::kNoRenewal : peer.lease.generation();
+LeaseStamp Store::StampNow(const Peer& peer, uint64_t now) const {
+  return LeaseStamp{now, Transferring(peer) ? LeaderLease::kNoRenewal : peer.lease.generation()};
 }
 
 bool Store::CanReadLocally(const Peer& peer, uint64_t now) const {
@@ -579,7 +577,7 @@ void Store::MaybeRenewLease(Peer& peer, uint64_t now) {
   }
   std::string ctx = fmt::format("lease-{}", next_read_id_++);
   if (peer.raft().ReadIndex(ctx) != raft::Error::kOk) return;
-  peer.lease_round = LeaseRound{std::move(ctx), now, peer.lease.generation()};
+  peer.lease_round = LeaseRound{std::move(ctx), StampNow(peer, now)};
   MarkDirty(peer.region_id());
 }
 
@@ -643,16 +641,17 @@ bool Store::ReadLocallyLately(uint64_t region_id, uint64_t now) const {
          now;
 }
 
-void Store::RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation) {
+void Store::RenewLease(Peer& peer, const LeaseStamp& stamp) {
   if (!deps_.config.lease_read || !peer.IsLeader()) return;
   if (Transferring(peer)) return peer.lease.Expire();
-  peer.lease.Renew(sent_ms, generation);
+  peer.lease.Renew(stamp);
 }
 
-uint64_t Store::ReadRetryAt() const {
-  const auto& c = deps_.config;
-  return deps_.clock->NowMs() + c.raft_base_tick_ms * c.raft_election_ticks;
+uint64_t Store::ElectionTimeoutMs() const {
+  return deps_.config.raft_base_tick_ms * deps_.config.raft_election_ticks;
 }
+
+uint64_t Store::ReadRetryAt() const { return deps_.clock->NowMs() + ElectionTimeoutMs(); }
 
 void Store::RetryReads(Peer& peer) {
   // A read's heartbeat round can be lost (dropped messages, a member that
@@ -662,8 +661,7 @@ void Store::RetryReads(Peer& peer) {
     if (r.index || now < r.retry_at_ms) continue;
     r.ctx = fmt::format("read-{}", next_read_id_++);
     r.retry_at_ms = ReadRetryAt();
-    r.sent_ms = now;
-    r.lease_generation = LeaseGeneration(peer);
+    r.lease = StampNow(peer, now);
     if (peer.raft().ReadIndex(r.ctx) != raft::Error::kOk) {
       FailReads(peer);
       return;
@@ -999,7 +997,7 @@ void Store::HandleReadies() {
                                          peer.proposals.front().term < last_term)) {
         Proposal& p = peer.proposals.front();
         // Committed by a quorum that received it after it was proposed.
-        if (p.index <= last && p.term == term) RenewLease(peer, p.sent_ms, p.lease_generation);
+        if (p.index <= last && p.term == term) RenewLease(peer, p.lease);
         task.proposals.push_back(std::move(p));
         peer.proposals.pop_front();
       }
@@ -1012,14 +1010,14 @@ void Store::HandleReadies() {
     }
     for (const raft::ReadState& rs : rd.read_states) {
       if (peer.lease_round && peer.lease_round->ctx == rs.request_ctx) {
-        RenewLease(peer, peer.lease_round->sent_ms, peer.lease_round->generation);
+        RenewLease(peer, peer.lease_round->lease);
         peer.lease_round.reset();
         continue;
       }
       for (auto& r : peer.reads) {
         if (r.ctx != rs.request_ctx) continue;
         r.index = rs.index;
-        RenewLease(peer, r.sent_ms, r.lease_generation);
+        RenewLease(peer, r.lease);
       }
     }
     if (rd.soft_state) {

@@ -208,10 +208,12 @@ class Store final : private SnapshotRequester, private ApplySink {
   void ServeReads(Peer& peer);
   void AnswerRead(Peer& peer, ReadCallback& cb, std::shared_ptr<storage::Snapshot>& snap);
   bool Transferring(const Peer& peer) const;
-  uint64_t LeaseGeneration(const Peer& peer) const;
+  // What is sent now carries (no renewal while a transfer is under way).
+  LeaseStamp StampNow(const Peer& peer, uint64_t now) const;
+  uint64_t ElectionTimeoutMs() const;
   bool CanReadLocally(const Peer& peer, uint64_t now) const;
   void MaybeRenewLease(Peer& peer, uint64_t now);
-  void RenewLease(Peer& peer, uint64_t sent_ms, uint64_t generation);
+  void RenewLease(Peer& peer, const LeaseStamp& stamp);
   // What a caller's thread may serve from the lease (Read), for one region.
   struct LocalRead {
     uint64_t peer_id = 0;

@@ -228,6 +228,13 @@ struct ReadProbe {
     });
     c.After(5, [this] { Issue(); });
   }
+  // Cuts the probed store off from `others` and starts reading; returns when.
+  uint64_t CutOffAndRead(const std::set<uint64_t>& others) {
+    c.network().Partition({{store}, others});
+    uint64_t at = c.NowMs();
+    Issue();
+    return at;
+  }
   // Runs the cluster for ms, then stops issuing reads and lets the last ones finish.
   void RunFor(uint64_t ms) {
     c.RunFor(ms);
@@ -267,9 +274,7 @@ TEST(ClusterTest, AnIsolatedLeaderStopsLeaseReadsBeforeANewLeaderWrites) {
   const uint64_t old = WriteV1AndFindLeader(c, client);
   ReadProbe probe(c, old);
   const std::set<uint64_t> others = OtherStores(c, old);
-  c.network().Partition({{old}, others});
-  const uint64_t cut_at = c.NowMs();
-  probe.Issue();
+  const uint64_t cut_at = probe.CutOffAndRead(others);
   // A client that finds the new leader as soon as there is one.
   uint64_t leader = 0;
   ASSERT_TRUE(c.RunUntil(
@@ -309,10 +314,8 @@ TEST(ClusterTest, ATransferEndsTheLease) {
   client.Admin(1, admin, [](raftstore::WriteResponse) {});
   // Once the target campaigns, cut the old leader off before it hears of it.
   ASSERT_TRUE(c.RunUntil([&] { return StatusOn(c, target).term > term; }, 5'000));
-  const std::set<uint64_t> others = OtherStores(c, old);
-  c.network().Partition({{old}, others});
+  probe.CutOffAndRead(OtherStores(c, old));
   ASSERT_TRUE(StatusOn(c, old).leader) << "the old leader heard of the new term already";
-  probe.Issue();
   ASSERT_TRUE(c.RunUntil([&] { return StatusOn(c, target).leader; }, 5'000));
   uint64_t acked_at = 0;
   PutVia(c, target, "v2", [&](Status s) {
@@ -356,9 +359,7 @@ TEST(ClusterTest, ReadsWithoutTheLeaseUseAHeartbeatRound) {
   const uint64_t old = WriteV1AndFindLeader(c, client);
   ReadProbe probe(c, old);
   const std::set<uint64_t> others = OtherStores(c, old);
-  c.network().Partition({{old}, others});
-  const uint64_t cut_at = c.NowMs();
-  probe.Issue();
+  const uint64_t cut_at = probe.CutOffAndRead(others);
   probe.RunFor(2'000);
   EXPECT_EQ(probe.ServedAfter(cut_at, "v1"), 0) << "served without a quorum";
 }

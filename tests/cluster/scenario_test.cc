@@ -523,14 +523,18 @@ TEST(Scenario3B, ConfChangeSnapshotUnreliableRecoverConcurrentPartition) {
 
 // A split leaves two adjacent regions that both serve; a store isolated
 // during the split catches up.
+// Regions that split after about 100 small keys.
+ClusterOptions SmallRegions(ClusterOptions o) {
+  o.raftstore.region_max_size = 800;
+  o.raftstore.region_split_size = 500;
+  return o;
+}
+
 // A region that needs a split whose attempt fails is checked again, even
 // when nothing more is written to it (here the scheduler refuses ids until well after the last write;
 // in a real cluster a membership change during the check did the same).
 TEST(Scenario3B, AFailedSplitAttemptIsRetriedWithoutNewWrites) {
-  ClusterOptions o = Options(3);
-  o.raftstore.region_max_size = 800;
-  o.raftstore.region_split_size = 500;
-  Cluster c(o);
+  Cluster c(SmallRegions(Options(3)));
   c.Start();
   SimClient client(c, 1);
   c.scheduler().FailAskSplit(1'000'000);
@@ -547,10 +551,7 @@ TEST(Scenario3B, AFailedSplitAttemptIsRetriedWithoutNewWrites) {
 }
 
 TEST(Scenario3B, OneSplit) {
-  ClusterOptions o = Options(5);
-  o.raftstore.region_max_size = 800;
-  o.raftstore.region_split_size = 500;
-  Cluster c(o);
+  Cluster c(SmallRegions(Options(5)));
   c.Start();
   SimClient client(c, 1);
   ASSERT_TRUE(client.MustPut("k1", "v1").ok());
