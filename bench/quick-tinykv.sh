@@ -3,8 +3,8 @@
 # session; the comparison with etcd is bench/compare-etcd.sh):
 #   bench/quick-tinykv.sh LABEL [STORE_CONFIG.toml]
 # Starts a 3-store cluster with ./run.sh (data in a temporary folder),
-# preloads 100,000 keys, then runs tinykv-bench: load at 64 clients, and
-# workload c at 1 and 64 clients, 8 s after 2 s of warm-up, twice each.
+# preloads 100,000 keys, then runs tinykv-bench: load at 1 and 64 clients,
+# and workload c at 1 and 64 clients, 8 s after 2 s of warm-up, twice each.
 # Prints "LABEL WORKLOAD CLIENTS: ops/s p50 p95 p99 p99.9 errors" lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,11 @@ done
 B=build/release/tools/bench/tinykv-bench
 S=(--backend tinykv --scheduler 127.0.0.1:3379 --quiet --summary)
 "$B" "${S[@]}" --workload load --keys 100000 --clients 64 --duration 600 --warmup 0 >/dev/null
-echo "$label load 64: $("$B" "${S[@]}" --workload load --keys 100000000 --clients 64 --duration 8 --warmup 2)"
+for n in 1 64; do
+  for _ in 1 2; do
+    echo "$label load $n: $("$B" "${S[@]}" --workload load --keys 100000000 --clients "$n" --duration 8 --warmup 2)"
+  done
+done
 for n in 1 64; do
   for _ in 1 2; do
     echo "$label c $n: $("$B" "${S[@]}" --workload c --keys 100000 --clients "$n" --duration 8 --warmup 2)"

@@ -1,6 +1,11 @@
 // Mailbox<T>: a multi-producer queue drained by one consumer, with a hook
 // that wakes the consumer (a thread's condition variable in production, a
 // no-op in the single-threaded cluster harness).
+//
+// Only a push into an empty queue wakes the consumer: a queue that holds
+// items has been pushed to, with a wake-up, since the consumer last drained
+// it, and a consumer that drained fewer than all items runs again without
+// waiting.
 #pragma once
 
 #include <deque>
@@ -17,8 +22,8 @@ class Mailbox {
     std::function<void()> notify;
     {
       std::lock_guard lock(mu_);
+      if (items_.empty()) notify = notify_;
       items_.push_back(std::move(item));
-      notify = notify_;
     }
     if (notify) notify();
   }

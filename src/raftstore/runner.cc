@@ -17,44 +17,56 @@ StoreRunner::StoreRunner(Store& store, const Clock& clock) : store_(store), cloc
 StoreRunner::~StoreRunner() { Stop(); }
 
 void StoreRunner::Start() {
-  store_.SetNotify([this] { Wake(); });
+  using W = Store::Worker;
+  const W workers[kWorkers] = {W::kPoller, W::kApplier, W::kSnapshot, W::kGc};
+  for (size_t i = 0; i < kWorkers; ++i)
+    store_.SetNotify(workers[i], [w = &wakers_[i]] { w->Wake(); });
+  started_ = true;
   threads_.emplace_back([this] {
-    Loop([this] { return store_.RunOnce(); }, [this] { return store_.NextTickMs(); });
+    Loop(wakers_[0], [this] { return store_.RunOnce(); }, [this] { return store_.NextTickMs(); });
   });
-  threads_.emplace_back([this] { Loop([this] { return store_.applier().RunOnce(); }, nullptr); });
   threads_.emplace_back(
-      [this] { Loop([this] { return store_.RunSnapshotWorkerOnce(); }, nullptr); });
-  threads_.emplace_back([this] { Loop([this] { return store_.RunGcWorkerOnce(); }, nullptr); });
+      [this] { Loop(wakers_[1], [this] { return store_.applier().RunOnce(); }, nullptr); });
+  threads_.emplace_back(
+      [this] { Loop(wakers_[2], [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr); });
+  threads_.emplace_back(
+      [this] { Loop(wakers_[3], [this] { return store_.RunGcWorkerOnce(); }, nullptr); });
 }
 
 void StoreRunner::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stop_) return;
-    stop_ = true;
+  if (!started_) return;
+  started_ = false;
+  for (Waker& w : wakers_) {
+    {
+      std::lock_guard lock(w.mu);
+      w.stop = true;
+    }
+    w.cv.notify_one();
   }
-  cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  store_.SetNotify(nullptr);
+  using W = Store::Worker;
+  for (W w : {W::kPoller, W::kApplier, W::kSnapshot, W::kGc}) store_.SetNotify(w, nullptr);
 }
 
-void StoreRunner::Wake() {
+void StoreRunner::Waker::Wake() {
+  bool notify;
   {
-    std::lock_guard lock(mu_);
-    ++wakeups_;
+    std::lock_guard lock(mu);
+    ++wakeups;
+    notify = sleeping;
   }
-  cv_.notify_all();
+  if (notify) cv.notify_one();
 }
 
-void StoreRunner::Loop(const std::function<bool()>& run_once,
+void StoreRunner::Loop(Waker& waker, const std::function<bool()>& run_once,
                        const std::function<uint64_t()>& next_due_ms) {
   while (true) {
     uint64_t seen;
     {
-      std::lock_guard lock(mu_);
-      if (stop_) return;
-      seen = wakeups_;
+      std::lock_guard lock(waker.mu);
+      if (waker.stop) return;
+      seen = waker.wakeups;
     }
     if (run_once()) continue;
     uint64_t wait_ms = kIdleWaitMs;
@@ -63,9 +75,11 @@ void StoreRunner::Loop(const std::function<bool()>& run_once,
       wait_ms = due > now ? std::min(due - now, kIdleWaitMs) : 0;
     }
     if (wait_ms == 0) continue;
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                 [&] { return stop_ || wakeups_ != seen; });
+    std::unique_lock lock(waker.mu);
+    waker.sleeping = true;
+    waker.cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                      [&] { return waker.stop || waker.wakeups != seen; });
+    waker.sleeping = false;
   }
 }
 

@@ -1,12 +1,14 @@
 // StoreRunner: the production executor of a Store. Each worker (raft
 // poller, applier, snapshot worker, gc worker) gets a thread that runs its
 // RunOnce() while there is work and otherwise sleeps until input arrives
-// (Store::SetNotify) or, for the poller, until the next tick is due.
+// (Store::SetNotify) or, for the poller, until the next tick is due. Each
+// worker has its own wake-up: input for one never wakes the others.
 //
 // The cluster harness does not use this: it steps the same workers on one
 // thread in a seeded order.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -35,17 +37,27 @@ class StoreRunner {
   void Stop();
 
  private:
+  // One worker's wake-up: a push into its queue counts a wake-up, and the
+  // worker sleeps only while none came since it last looked.
+  struct Waker {
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t wakeups = 0;
+    bool stop = false;
+    bool sleeping = false;
+    void Wake();
+  };
+  static constexpr size_t kWorkers = 4;
+
   // run_once returns whether it did work; next_due_ms (may be null) is when
   // the worker must run again even without input.
-  void Loop(const std::function<bool()>& run_once, const std::function<uint64_t()>& next_due_ms);
-  void Wake();
+  void Loop(Waker& waker, const std::function<bool()>& run_once,
+            const std::function<uint64_t()>& next_due_ms);
 
   Store& store_;
   const Clock& clock_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t wakeups_ = 0;
-  bool stop_ = false;
+  std::array<Waker, kWorkers> wakers_;
+  bool started_ = false;
   std::vector<std::thread> threads_;
 };
 

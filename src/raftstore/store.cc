@@ -216,11 +216,21 @@ void Store::Stop() {
   applier_.AbortAll("the store is stopping");
 }
 
-void Store::SetNotify(std::function<void()> fn) {
-  inbox_.SetNotify(fn);
-  applier_.mailbox().SetNotify(fn);
-  snap_inbox_.SetNotify(fn);
-  gc_inbox_.SetNotify(fn);
+void Store::SetNotify(Worker worker, std::function<void()> fn) {
+  switch (worker) {
+    case Worker::kPoller:
+      inbox_.SetNotify(std::move(fn));
+      break;
+    case Worker::kApplier:
+      applier_.mailbox().SetNotify(std::move(fn));
+      break;
+    case Worker::kSnapshot:
+      snap_inbox_.SetNotify(std::move(fn));
+      break;
+    case Worker::kGc:
+      gc_inbox_.SetNotify(std::move(fn));
+      break;
+  }
 }
 
 // ---- Input ----

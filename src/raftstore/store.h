@@ -109,8 +109,11 @@ class Store final : private SnapshotRequester, private ApplySink {
   Applier& applier() { return applier_; }
   bool RunSnapshotWorkerOnce();
   bool RunGcWorkerOnce();
-  // Wakes whoever runs the workers when input arrives.
-  void SetNotify(std::function<void()> fn);
+  // The workers, each with its own input queue.
+  enum class Worker { kPoller, kApplier, kSnapshot, kGc };
+  // Wakes whoever runs `worker` when input for it arrives (a null `fn`
+  // stops the wake-ups).
+  void SetNotify(Worker worker, std::function<void()> fn);
   // Whether each worker has something to do now (for executors that poll).
   bool PollerHasWork() const {
     return !stopped_ &&

@@ -45,6 +45,7 @@ class GrpcTransport::Connection {
 
   void Enqueue(std::vector<RaftMessage>& msgs) {
     std::vector<RaftMessage> dropped;
+    bool wake_msgs = false, wake_snaps = false;
     {
       std::lock_guard lock(mu_);
       for (RaftMessage& m : msgs) {
@@ -55,15 +56,18 @@ class GrpcTransport::Connection {
             dropped.push_back(std::move(m));
           } else {
             snaps_.push_back(std::move(m));
+            wake_snaps = true;
           }
         } else if (msgs_.size() >= config_.max_queued_messages) {
           dropped.push_back(std::move(m));
         } else {
           msgs_.push_back(std::move(m));
+          wake_msgs = true;
         }
       }
     }
-    cv_.notify_all();
+    if (wake_msgs) msg_cv_.notify_one();
+    if (wake_snaps) snap_cv_.notify_one();
     for (const RaftMessage& m : dropped) Failed(m);
   }
 
@@ -76,7 +80,8 @@ class GrpcTransport::Connection {
       if (msg_ctx_) msg_ctx_->TryCancel();
       if (snap_ctx_) snap_ctx_->TryCancel();
     }
-    cv_.notify_all();
+    msg_cv_.notify_all();
+    snap_cv_.notify_all();
     msg_thread_.join();
     snap_thread_.join();
   }
@@ -125,7 +130,7 @@ class GrpcTransport::Connection {
       std::vector<RaftMessage> batch;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !msgs_.empty(); });
+        msg_cv_.wait(lock, [&] { return stop_ || !msgs_.empty(); });
         if (stop_) break;
         batch.assign(std::make_move_iterator(msgs_.begin()), std::make_move_iterator(msgs_.end()));
         msgs_.clear();
@@ -188,7 +193,7 @@ class GrpcTransport::Connection {
       RaftMessage msg;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !snaps_.empty(); });
+        snap_cv_.wait(lock, [&] { return stop_ || !snaps_.empty(); });
         if (stop_) break;
         msg = std::move(snaps_.front());
         snaps_.pop_front();
@@ -267,7 +272,7 @@ class GrpcTransport::Connection {
   std::shared_ptr<tinykvpb::TinyKv::Stub> stub_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable msg_cv_, snap_cv_;  // one per thread
   std::deque<RaftMessage> msgs_, snaps_;
   bool stop_ = false;
   grpc::ClientContext* msg_ctx_ = nullptr;
