@@ -47,6 +47,14 @@ struct Config {
   // election timeout; a member that restarts within that time has forgotten
   // whom it heard from, and without this would vote at once.
   bool start_in_lease = false;
+  // When the commit index advances, the leader sends it to every follower
+  // at once (an append, empty if there is nothing new). Off: it travels
+  // with the next append or heartbeat instead, which halves the messages of
+  // a lightly loaded group (each write's append and acknowledgement, not
+  // also a commit-only append and its acknowledgement); followers then
+  // learn of commits up to a heartbeat interval later. The leader's own
+  // commit, and so its answers to clients, is not delayed.
+  bool broadcast_commit = true;
 
   // Flow control: appends in flight per follower in the replicate state.
   size_t max_inflight_msgs = 256;

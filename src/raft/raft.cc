@@ -92,6 +92,7 @@ Raft::Raft(const Config& config, Storage* storage)
       tracker_(config.max_inflight_msgs),
       read_only_option_(config.read_only_option),
       check_quorum_(config.check_quorum),
+      broadcast_commit_(config.broadcast_commit),
       pre_vote_(config.pre_vote),
       heartbeat_timeout_(config.heartbeat_tick),
       election_timeout_(config.election_tick),
@@ -657,7 +658,7 @@ bool Raft::MaybeCommit() { return log_.MaybeCommit(tracker_.CommittedIndex(), te
 
 void Raft::AfterCommitAdvance() {
   ReleasePendingReadIndexMessages();
-  BcastAppend();
+  if (broadcast_commit_) BcastAppend();
 }
 
 void Raft::LeaderAppendResponse(const Message& m, Progress& pr) {

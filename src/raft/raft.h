@@ -174,6 +174,7 @@ class Raft {
   // Config::start_in_lease, until the first election timeout after start.
   bool start_lease_ = false;
   const bool check_quorum_;
+  const bool broadcast_commit_;
   const bool pre_vote_;
   const int heartbeat_timeout_;
   const int election_timeout_;

@@ -757,5 +757,54 @@ TEST(Raft2AB, LeaderIncreaseNext) {
   }
 }
 
+// With broadcast_commit off, a commit sends nothing by itself: the new
+// commit index goes with the next append, and a heartbeat carries it to a
+// follower with nothing new to append.
+TEST(Raft2AB, WithoutBroadcastCommitTheCommitTravelsWithTheNextAppendOrHeartbeat) {
+  Config cfg = MakeConfig(1, {1, 2, 3});
+  cfg.broadcast_commit = false;
+  TestRaft r(cfg);
+  r->BecomeCandidate();
+  r->BecomeLeader();
+  CommitNoopEntry(r);  // the followers now take appends without probing
+  uint64_t li = r->log().LastIndex();
+  EXPECT_EQ(r->log().committed(), li);
+
+  ASSERT_EQ(r->Step(Propose(1, "a")), Error::kOk);
+  auto appends = Sorted(r.TakeMessages());
+  ASSERT_EQ(appends.size(), 2u);
+  for (const auto& m : appends) {
+    EXPECT_EQ(m.msg_type(), eraftpb::MsgAppend);
+    EXPECT_EQ(m.commit(), li) << "the earlier commit rides on the next append";
+  }
+  r.Persist();
+  for (const auto& m : appends) (void)r->Step(AcceptAndReply(m));
+  EXPECT_EQ(r->log().committed(), li + 1);
+  EXPECT_EQ(r.ApplyCommitted().size(), 1u) << "the leader applies at once";
+  EXPECT_TRUE(r.TakeMessages().empty()) << "no commit-only appends";
+
+  (void)r->Step(Msg(1, 1, eraftpb::MsgBeat));
+  auto beats = Sorted(r.TakeMessages());
+  ASSERT_EQ(beats.size(), 2u);
+  for (const auto& m : beats) {
+    EXPECT_EQ(m.msg_type(), eraftpb::MsgHeartbeat);
+    EXPECT_EQ(m.commit(), li + 1);
+  }
+}
+
+// The same group with and without broadcast_commit: the followers end with
+// the same committed log once a heartbeat has gone round.
+TEST(Raft2AB, WithoutBroadcastCommitFollowersCommitAfterAHeartbeat) {
+  Network net = Network::Fresh(3, [](Config& c) { c.broadcast_commit = false; });
+  net.Send(Hup(1));
+  net.Send(Propose(1, "a"));
+  net.Send(Propose(1, "b"));
+  uint64_t last = net.Peer(1)->log().LastIndex();
+  EXPECT_EQ(net.Peer(1)->log().committed(), last);
+  EXPECT_LT(net.Peer(2)->log().committed(), last) << "the last commit is not sent on its own";
+  net.Send(Msg(1, 1, eraftpb::MsgBeat));
+  for (uint64_t id : {2, 3}) EXPECT_EQ(net.Peer(id)->log().committed(), last) << id;
+}
+
 }  // namespace
 }  // namespace tinykv::raft

@@ -36,6 +36,15 @@ struct RaftstoreConfig {
   // less than the election timeout (800 ms with the defaults).
   uint64_t raft_max_leader_lease_ms = 0;
 
+  // Whether a leader tells followers of every commit at once (an extra
+  // append and acknowledgement per write when lightly loaded) or lets the
+  // commit index travel with the next append or heartbeat (raft
+  // Config::broadcast_commit). Either way the leader commits, applies and
+  // answers as soon as a quorum has the entry; the commit of an admin
+  // command (split, membership change, log compaction) is always sent at
+  // once, so that followers carry it out together.
+  bool raft_broadcast_commit = false;
+
   // Flow control of replication.
   size_t raft_max_inflight_msgs = 256;
   uint64_t raft_max_size_per_msg = 1u << 20;

@@ -24,6 +24,7 @@ Result<std::unique_ptr<Peer>> Peer::Create(uint64_t store_id, const RaftstoreCon
   // is always the safe one, which the lease's renewal rounds use.
   rc.read_only_option = raft::ReadOnlyOption::kSafe;
   rc.start_in_lease = restarted && cfg.lease_read && cfg.check_quorum;
+  rc.broadcast_commit = cfg.raft_broadcast_commit;
   rc.max_inflight_msgs = cfg.raft_max_inflight_msgs;
   rc.max_size_per_msg = cfg.raft_max_size_per_msg;
   rc.max_uncommitted_size = cfg.raft_max_uncommitted_size;

@@ -1015,6 +1015,11 @@ void Store::HandleReadies() {
       for (const auto& e : task.entries) bytes += e.data().size();
       apply_backlog_bytes_ += bytes;
       peer.apply_backlog.emplace_back(last, bytes);
+      // Followers carry out an admin command when they learn it committed.
+      if (!deps_.config.raft_broadcast_commit && peer.IsLeader() &&
+          peer.last_admin_index > peer.handed_index && peer.last_admin_index <= last) {
+        peer.raft().mutable_raft().BcastAppend();
+      }
       peer.handed_index = last;
       applier_.mailbox().Push(std::move(task));
     }
@@ -1037,6 +1042,11 @@ void Store::HandleReadies() {
       status_dirty_ = true;
       if (rd.soft_state->role == raft::StateRole::kLeader) {
         peer.heartbeat_due = true;
+        // What it holds may have come from a snapshot, or from writes made
+        // under another leader, whose split checks are not ours: check it
+        // at the next split tick (a region loaded before a leadership
+        // transfer would otherwise never split).
+        peer.size_diff = std::max<uint64_t>(peer.size_diff, 1);
         logger_->debug("region {}: peer {} became leader at term {}", peer.region_id(), peer.id(),
                        peer.raft().raft().term());
       } else {

@@ -38,6 +38,8 @@ const toml_config::Fields<Config>& ConfigFields() {
       {"raftstore.raft-heartbeat-ticks",
        Rs(AsU64, &raftstore::RaftstoreConfig::raft_heartbeat_ticks)},
       {"raftstore.lease-read", Rs(AsBool, &raftstore::RaftstoreConfig::lease_read)},
+      {"raftstore.raft-broadcast-commit",
+       Rs(AsBool, &raftstore::RaftstoreConfig::raft_broadcast_commit)},
       {"raftstore.raft-store-max-leader-lease",
        Rs(AsMs, &raftstore::RaftstoreConfig::raft_max_leader_lease_ms)},
       {"raftstore.raft-max-inflight-msgs",
