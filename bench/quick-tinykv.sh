@@ -6,6 +6,7 @@
 # preloads 100,000 keys, then runs tinykv-bench: load at 1 and 64 clients,
 # and workload c at 1 and 64 clients, 8 s after 2 s of warm-up, twice each.
 # Prints "LABEL WORKLOAD CLIENTS: ops/s p50 p95 p99 p99.9 errors" lines.
+# QUICK_WORKLOADS="load" (or "c") runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:-run}
@@ -23,12 +24,13 @@ done
 B=build/release/tools/bench/tinykv-bench
 S=(--backend tinykv --scheduler 127.0.0.1:3379 --quiet --summary)
 "$B" "${S[@]}" --workload load --keys 100000 --clients 64 --duration 600 --warmup 0 >/dev/null
-for n in 1 64; do
+workloads=${QUICK_WORKLOADS:-load c}
+[[ " $workloads " == *" load "* ]] && for n in 1 64; do
   for _ in 1 2; do
     echo "$label load $n: $("$B" "${S[@]}" --workload load --keys 100000000 --clients "$n" --duration 8 --warmup 2)"
   done
 done
-for n in 1 64; do
+[[ " $workloads " == *" c "* ]] && for n in 1 64; do
   for _ in 1 2; do
     echo "$label c $n: $("$B" "${S[@]}" --workload c --keys 100000 --clients "$n" --duration 8 --warmup 2)"
   done
