@@ -71,6 +71,13 @@ struct RaftstoreConfig {
   size_t max_pending_proposals = 4096;
   uint64_t max_apply_backlog_bytes = 256u << 20;
 
+  // Threads that apply committed entries: 0 (the default) applies them on
+  // the raft poller's thread, after each poll round, which saves a thread
+  // hand-off per write (about 10% more writes at 64 clients on a 2-core
+  // machine); 1 gives the applier a thread of its own, so that applying
+  // large batches never delays the poller's ticks and messages.
+  size_t apply_pool_size = 0;
+
   // Snapshots being built at once (more requests wait).
   size_t snap_generate_concurrency = 2;
 

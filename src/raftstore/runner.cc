@@ -12,21 +12,37 @@ namespace {
 constexpr uint64_t kIdleWaitMs = 1000;
 }  // namespace
 
-StoreRunner::StoreRunner(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller)
+    : store_(store), clock_(clock), apply_on_poller_(apply_on_poller) {}
 
 StoreRunner::~StoreRunner() { Stop(); }
 
 void StoreRunner::Start() {
   using W = Store::Worker;
   const W workers[kWorkers] = {W::kPoller, W::kApplier, W::kSnapshot, W::kGc};
-  for (size_t i = 0; i < kWorkers; ++i)
-    store_.SetNotify(workers[i], [w = &wakers_[i]] { w->Wake(); });
+  for (size_t i = 0; i < kWorkers; ++i) {
+    size_t to = apply_on_poller_ && workers[i] == W::kApplier ? 0 : i;
+    store_.SetNotify(workers[i], [w = &wakers_[to]] { w->Wake(); });
+  }
   started_ = true;
-  threads_.emplace_back([this] {
-    Loop(wakers_[0], [this] { return store_.RunOnce(); }, [this] { return store_.NextTickMs(); });
-  });
-  threads_.emplace_back(
-      [this] { Loop(wakers_[1], [this] { return store_.applier().RunOnce(); }, nullptr); });
+  if (apply_on_poller_) {
+    threads_.emplace_back([this] {
+      Loop(
+          wakers_[0],
+          [this] {
+            bool polled = store_.RunOnce();
+            bool applied = store_.applier().RunOnce();
+            return polled || applied;
+          },
+          [this] { return store_.NextTickMs(); });
+    });
+  } else {
+    threads_.emplace_back([this] {
+      Loop(wakers_[0], [this] { return store_.RunOnce(); }, [this] { return store_.NextTickMs(); });
+    });
+    threads_.emplace_back(
+        [this] { Loop(wakers_[1], [this] { return store_.applier().RunOnce(); }, nullptr); });
+  }
   threads_.emplace_back(
       [this] { Loop(wakers_[2], [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr); });
   threads_.emplace_back(

@@ -25,7 +25,10 @@ class Store;
 class StoreRunner {
  public:
   // `store` and `clock` must outlive the runner; `clock` is the store's.
-  StoreRunner(Store& store, const Clock& clock);
+  // With `apply_on_poller`, the poller's thread also runs the applier, after
+  // each poll round, and input for the applier wakes it; otherwise the
+  // applier has a thread of its own.
+  StoreRunner(Store& store, const Clock& clock, bool apply_on_poller = false);
   ~StoreRunner();
   StoreRunner(const StoreRunner&) = delete;
   StoreRunner& operator=(const StoreRunner&) = delete;
@@ -56,6 +59,7 @@ class StoreRunner {
 
   Store& store_;
   const Clock& clock_;
+  const bool apply_on_poller_;
   std::array<Waker, kWorkers> wakers_;
   bool started_ = false;
   std::vector<std::thread> threads_;

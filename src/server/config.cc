@@ -62,6 +62,7 @@ const toml_config::Fields<Config>& ConfigFields() {
        Rs(AsU64, &raftstore::RaftstoreConfig::max_pending_proposals)},
       {"raftstore.max-apply-backlog-size",
        Rs(AsSize, &raftstore::RaftstoreConfig::max_apply_backlog_bytes)},
+      {"raftstore.apply-pool-size", Rs(AsU64, &raftstore::RaftstoreConfig::apply_pool_size)},
       {"raftstore.snap-generate-concurrency",
        Rs(AsU64, &raftstore::RaftstoreConfig::snap_generate_concurrency)},
       {"raftstore.region-heartbeat-interval",
@@ -186,6 +187,8 @@ Status ValidateConfig(const Config& c) {
       return invalid(
           "raftstore.raft-election-timeout-ticks must exceed raftstore.raft-heartbeat-ticks (> 0)");
     }
+    if (r.apply_pool_size > 1)
+      return invalid("raftstore.apply-pool-size must be 0 (apply on the poller) or 1");
     if (!r.LeaseIsSafe()) {
       return invalid(
           "raftstore.raft-store-max-leader-lease must be shorter than the election timeout less "

@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -95,6 +96,22 @@ TEST(ConfigTest, SyntaxErrorHasPosition) {
   auto c = ParseConfig("[server\n", "t.toml");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("t.toml:1"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, ApplyPoolSizeIsZeroOrOne) {
+  for (int n : {0, 1}) {
+    auto c = ParseConfig(fmt::format("[raftstore]\napply-pool-size = {}\n", n), "t");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->raftstore.apply_pool_size, static_cast<size_t>(n));
+    c->scheduler = "127.0.0.1:2379";  // cluster mode: the raftstore settings count
+    EXPECT_TRUE(ValidateConfig(*c).ok()) << ValidateConfig(*c);
+  }
+  auto c = ParseConfig("[raftstore]\napply-pool-size = 2\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  c->scheduler = "127.0.0.1:2379";  // cluster mode: the raftstore settings count
+  Status s = ValidateConfig(*c);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("raftstore.apply-pool-size"), std::string::npos) << s;
 }
 
 TEST(ConfigTest, ByteSizes) {

@@ -134,7 +134,8 @@ Status Server::StartStore() {
   store_ = std::make_unique<raftstore::Store>(deps);
   transport_->SetStore(store_.get());
   TKV_RETURN_IF_ERROR(store_->Start());
-  runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_);
+  runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_,
+                                                     config_.raftstore.apply_pool_size == 0);
   runner_->Start();
   return Status::OK();
 }
