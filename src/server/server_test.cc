@@ -61,6 +61,8 @@ class ServerTest : public ::testing::Test {
     return resp;
   }
 
+  void ServeTheRegionItHosts();
+
   testing::TempDir dir_;
   Config config_;
   std::unique_ptr<Server> server_;
@@ -253,7 +255,17 @@ TEST_F(ServerTest, SecondServerOnSamePortFails) {
 
 // A one-store cluster in-process: requests need the region's context, get
 // region errors otherwise, and the data survives a restart.
-TEST_F(ServerTest, ClusterModeServesTheRegionItHosts) {
+TEST_F(ServerTest, ClusterModeServesTheRegionItHosts) { ServeTheRegionItHosts(); }
+
+// The same with the applier on a thread of its own instead of the poller's.
+TEST_F(ServerTest, ClusterModeServesTheRegionItHostsWithAnApplierThread) {
+  config_.raftstore.apply_pool_size = 1;
+  ServeTheRegionItHosts();
+}
+
+// A single-store cluster: the region it hosts is served over gRPC, with the
+// region errors a client acts on, and survives a restart.
+void ServerTest::ServeTheRegionItHosts() {
   config_.standalone = false;
   config_.store_id = 1;
   config_.initial_cluster = "1=127.0.0.1:1";  // nobody else to reach
