@@ -25,18 +25,23 @@ done
 B=build/release/tools/bench/tinykv-bench
 S=(--backend tinykv --scheduler 127.0.0.1:3379 --quiet --summary)
 "$B" "${S[@]}" --workload load --keys 100000 --clients 64 --duration 600 --warmup 0 >/dev/null
-workloads=${QUICK_WORKLOADS:-load c}
-[[ " $workloads " == *" load "* ]] && for n in 1 64; do
-  for _ in 1 2; do
-    echo "$label load $n: $("$B" "${S[@]}" --workload load --keys 100000000 --clients "$n" --duration 8 --warmup 2)"
+workloads=" ${QUICK_WORKLOADS:-load c} "
+if [[ $workloads == *" load "* ]]; then
+  for n in 1 64; do
+    for _ in 1 2; do
+      echo "$label load $n: $("$B" "${S[@]}" --workload load --keys 100000000 --clients "$n" --duration 8 --warmup 2)"
+    done
   done
-done
-[[ " $workloads " == *" c "* ]] && for n in 1 64; do
-  for _ in 1 2; do
-    echo "$label c $n: $("$B" "${S[@]}" --workload c --keys 100000 --clients "$n" --duration 8 --warmup 2)"
+fi
+if [[ $workloads == *" c "* ]]; then
+  for n in 1 64; do
+    for _ in 1 2; do
+      echo "$label c $n: $("$B" "${S[@]}" --workload c --keys 100000 --clients "$n" --duration 8 --warmup 2)"
+    done
   done
-done
-[[ " $workloads " == *" a "* ]] && for _ in 1 2; do
-  echo "$label a 64: $("$B" "${S[@]}" --workload a --keys 100000 --clients 64 --duration 8 --warmup 2)"
-done
-true
+fi
+if [[ $workloads == *" a "* ]]; then
+  for _ in 1 2; do
+    echo "$label a 64: $("$B" "${S[@]}" --workload a --keys 100000 --clients 64 --duration 8 --warmup 2)"
+  done
+fi

@@ -792,8 +792,8 @@ TEST(Raft2AB, WithoutBroadcastCommitTheCommitTravelsWithTheNextAppendOrHeartbeat
   }
 }
 
-// The same group with and without broadcast_commit: the followers end with
-// the same committed log once a heartbeat has gone round.
+// Without broadcast_commit, followers lag the leader's commit until the
+// next heartbeat, then end with the same committed log.
 TEST(Raft2AB, WithoutBroadcastCommitFollowersCommitAfterAHeartbeat) {
   Network net = Network::Fresh(3, [](Config& c) { c.broadcast_commit = false; });
   net.Send(Hup(1));

@@ -107,6 +107,10 @@ void RawNode::Advance(const Ready& rd) {
 
 void RawNode::AdvanceApply(uint64_t applied) { raft_->mutable_log().AppliedTo(applied); }
 
+void RawNode::BroadcastCommit() {
+  if (raft_->state() == StateRole::kLeader) raft_->BcastAppend();
+}
+
 void RawNode::TransferLeader(uint64_t transferee) {
   eraftpb::Message m;
   m.set_msg_type(eraftpb::MsgTransferLeader);

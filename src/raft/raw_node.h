@@ -117,6 +117,10 @@ class RawNode {
   // The state machine applied every committed entry up to `applied`.
   void AdvanceApply(uint64_t applied);
 
+  // Leader: tells every follower the commit index now (with whatever else
+  // it may send), for a driver that runs with Config::broadcast_commit off
+  // but wants one commit known at once. Ignored by other roles.
+  void BroadcastCommit();
   // Asks the leader (this node, or forwarded to it) to hand leadership to
   // `transferee`. Ignored for learners, non-members and unknown leaders.
   void TransferLeader(uint64_t transferee);

@@ -3,6 +3,7 @@
 // what it knows of the other replicas. The Store drives it.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -84,6 +85,9 @@ class Peer {
   uint64_t applied_term = 0;
   // Bytes written to the region since the last split check.
   uint64_t size_diff = 0;
+  // Checks the region at the next split tick even if nothing more is
+  // written to it.
+  void CheckSplitSoon() { size_diff = std::max<uint64_t>(size_diff, 1); }
   uint64_t approximate_size = 0;
   // A split check or a split request is in flight (until the deadline).
   bool splitting = false;

@@ -10,6 +10,9 @@ namespace {
 // A worker without a deadline still looks around this often (a missed
 // wake-up costs at most this much latency, never a hang).
 constexpr uint64_t kIdleWaitMs = 1000;
+
+constexpr Store::Worker kAllWorkers[] = {Store::Worker::kPoller, Store::Worker::kApplier,
+                                         Store::Worker::kSnapshot, Store::Worker::kGc};
 }  // namespace
 
 StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller)
@@ -19,34 +22,29 @@ StoreRunner::~StoreRunner() { Stop(); }
 
 void StoreRunner::Start() {
   using W = Store::Worker;
-  const W workers[kWorkers] = {W::kPoller, W::kApplier, W::kSnapshot, W::kGc};
-  for (size_t i = 0; i < kWorkers; ++i) {
-    size_t to = apply_on_poller_ && workers[i] == W::kApplier ? 0 : i;
-    store_.SetNotify(workers[i], [w = &wakers_[to]] { w->Wake(); });
+  for (W w : kAllWorkers) {
+    Waker& to = apply_on_poller_ && w == W::kApplier ? WakerOf(W::kPoller) : WakerOf(w);
+    store_.SetNotify(w, [&to] { to.Wake(); });
   }
   started_ = true;
+  auto run = [this](W w, std::function<bool()> run_once, std::function<uint64_t()> due) {
+    threads_.emplace_back([this, w, run_once = std::move(run_once), due = std::move(due)] {
+      Loop(WakerOf(w), run_once, due);
+    });
+  };
+  std::function<bool()> poll = [this] { return store_.RunOnce(); };
   if (apply_on_poller_) {
-    threads_.emplace_back([this] {
-      Loop(
-          wakers_[0],
-          [this] {
-            bool polled = store_.RunOnce();
-            bool applied = store_.applier().RunOnce();
-            return polled || applied;
-          },
-          [this] { return store_.NextTickMs(); });
-    });
+    poll = [this] {
+      bool polled = store_.RunOnce();
+      bool applied = store_.applier().RunOnce();
+      return polled || applied;
+    };
   } else {
-    threads_.emplace_back([this] {
-      Loop(wakers_[0], [this] { return store_.RunOnce(); }, [this] { return store_.NextTickMs(); });
-    });
-    threads_.emplace_back(
-        [this] { Loop(wakers_[1], [this] { return store_.applier().RunOnce(); }, nullptr); });
+    run(W::kApplier, [this] { return store_.applier().RunOnce(); }, nullptr);
   }
-  threads_.emplace_back(
-      [this] { Loop(wakers_[2], [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr); });
-  threads_.emplace_back(
-      [this] { Loop(wakers_[3], [this] { return store_.RunGcWorkerOnce(); }, nullptr); });
+  run(W::kPoller, std::move(poll), [this] { return store_.NextTickMs(); });
+  run(W::kSnapshot, [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr);
+  run(W::kGc, [this] { return store_.RunGcWorkerOnce(); }, nullptr);
 }
 
 void StoreRunner::Stop() {
@@ -61,18 +59,15 @@ void StoreRunner::Stop() {
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
-  using W = Store::Worker;
-  for (W w : {W::kPoller, W::kApplier, W::kSnapshot, W::kGc}) store_.SetNotify(w, nullptr);
+  for (Store::Worker w : kAllWorkers) store_.SetNotify(w, nullptr);
 }
 
 void StoreRunner::Waker::Wake() {
-  bool notify;
   {
     std::lock_guard lock(mu);
     ++wakeups;
-    notify = sleeping;
   }
-  if (notify) cv.notify_one();
+  cv.notify_one();
 }
 
 void StoreRunner::Loop(Waker& waker, const std::function<bool()>& run_once,
@@ -92,10 +87,8 @@ void StoreRunner::Loop(Waker& waker, const std::function<bool()>& run_once,
     }
     if (wait_ms == 0) continue;
     std::unique_lock lock(waker.mu);
-    waker.sleeping = true;
     waker.cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
                       [&] { return waker.stop || waker.wakeups != seen; });
-    waker.sleeping = false;
   }
 }
 

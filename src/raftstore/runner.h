@@ -17,10 +17,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "raftstore/store.h"
 
 namespace tinykv::raftstore {
-
-class Store;
 
 class StoreRunner {
  public:
@@ -47,10 +46,10 @@ class StoreRunner {
     std::condition_variable cv;
     uint64_t wakeups = 0;
     bool stop = false;
-    bool sleeping = false;
     void Wake();
   };
   static constexpr size_t kWorkers = 4;
+  Waker& WakerOf(Store::Worker w) { return wakers_[static_cast<size_t>(w)]; }
 
   // run_once returns whether it did work; next_due_ms (may be null) is when
   // the worker must run again even without input.

@@ -1018,7 +1018,7 @@ void Store::HandleReadies() {
       // Followers carry out an admin command when they learn it committed.
       if (!deps_.config.raft_broadcast_commit && peer.IsLeader() &&
           peer.last_admin_index > peer.handed_index && peer.last_admin_index <= last) {
-        peer.raft().mutable_raft().BcastAppend();
+        peer.raft().BroadcastCommit();
       }
       peer.handed_index = last;
       applier_.mailbox().Push(std::move(task));
@@ -1046,7 +1046,7 @@ void Store::HandleReadies() {
         // under another leader, whose split checks are not ours: check it
         // at the next split tick (a region loaded before a leadership
         // transfer would otherwise never split).
-        peer.size_diff = std::max<uint64_t>(peer.size_diff, 1);
+        peer.CheckSplitSoon();
         logger_->debug("region {}: peer {} became leader at term {}", peer.region_id(), peer.id(),
                        peer.raft().raft().term());
       } else {
@@ -1125,7 +1125,7 @@ void Store::HandleApplyResult(ApplyResult& res) {
       peer->approximate_size /= 2;
       // Both halves are checked again at the next split tick: a region that
       // grew far past the limit splits once per check until it fits.
-      peer->size_diff = std::max<uint64_t>(peer->size_diff, 1);
+      peer->CheckSplitSoon();
       status_dirty_ = true;
       if (sp->right_created) CreateSplitPeer(*peer, sp->right);
     }
@@ -1180,7 +1180,7 @@ void Store::CreateSplitPeer(Peer& left, const metapb::Region& right) {
             peer.status().ToString());
   for (const auto& p : left.region().peers()) (*peer)->RememberPeer(p);
   (*peer)->approximate_size = left.approximate_size;
-  (*peer)->size_diff = 1;  // unknown: check it at the next split tick
+  (*peer)->CheckSplitSoon();  // its size is unknown
   // The left half's leader makes its replica of the right half campaign at
   // once, so that the new region gets a leader without an election timeout.
   if (left.IsLeader()) (void)(*peer)->raft().Campaign();
@@ -1242,7 +1242,7 @@ void Store::AbandonSplit(Peer& peer, const char* why) {
   // ids, a lost proposal): it is checked again at the next split tick even if
   // nothing more is written to it.
   peer.splitting = false;
-  peer.size_diff = std::max<uint64_t>(peer.size_diff, 1);
+  peer.CheckSplitSoon();
 }
 
 namespace {

@@ -110,7 +110,7 @@ class Store final : private SnapshotRequester, private ApplySink {
   bool RunSnapshotWorkerOnce();
   bool RunGcWorkerOnce();
   // The workers, each with its own input queue.
-  enum class Worker { kPoller, kApplier, kSnapshot, kGc };
+  enum class Worker { kPoller = 0, kApplier = 1, kSnapshot = 2, kGc = 3 };
   // Wakes whoever runs `worker` when input for it arrives (a null `fn`
   // stops the wake-ups).
   void SetNotify(Worker worker, std::function<void()> fn);

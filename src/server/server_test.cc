@@ -253,8 +253,6 @@ TEST_F(ServerTest, SecondServerOnSamePortFails) {
   EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos) << second.status();
 }
 
-// A one-store cluster in-process: requests need the region's context, get
-// region errors otherwise, and the data survives a restart.
 TEST_F(ServerTest, ClusterModeServesTheRegionItHosts) { ServeTheRegionItHosts(); }
 
 // The same with the applier on a thread of its own instead of the poller's.
@@ -263,8 +261,8 @@ TEST_F(ServerTest, ClusterModeServesTheRegionItHostsWithAnApplierThread) {
   ServeTheRegionItHosts();
 }
 
-// A single-store cluster: the region it hosts is served over gRPC, with the
-// region errors a client acts on, and survives a restart.
+// A one-store cluster in-process: requests need the region's context, get
+// region errors otherwise, and the data survives a restart.
 void ServerTest::ServeTheRegionItHosts() {
   config_.standalone = false;
   config_.store_id = 1;
