@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/thread_name.h"
 #include "raftstore/store.h"
 
 namespace tinykv::raftstore {
@@ -13,6 +14,16 @@ constexpr uint64_t kIdleWaitMs = 1000;
 
 constexpr Store::Worker kAllWorkers[] = {Store::Worker::kPoller, Store::Worker::kApplier,
                                          Store::Worker::kSnapshot, Store::Worker::kGc};
+
+const char* ThreadName(Store::Worker w) {
+  switch (w) {
+    case Store::Worker::kPoller: return "raft-poller";
+    case Store::Worker::kApplier: return "raft-apply";
+    case Store::Worker::kSnapshot: return "raft-snap";
+    case Store::Worker::kGc: return "raft-gc";
+  }
+  return "raft-worker";
+}
 }  // namespace
 
 StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller)
@@ -29,6 +40,7 @@ void StoreRunner::Start() {
   started_ = true;
   auto run = [this](W w, std::function<bool()> run_once, std::function<uint64_t()> due) {
     threads_.emplace_back([this, w, run_once = std::move(run_once), due = std::move(due)] {
+      NameThisThread(ThreadName(w));
       Loop(WakerOf(w), run_once, due);
     });
   };

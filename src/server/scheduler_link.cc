@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include "common/thread_name.h"
 #include "raftstore/store.h"
 
 namespace tinykv::server {
@@ -38,7 +39,10 @@ class SchedulerResolver final : public StoreResolver {
 
 SchedulerLink::SchedulerLink(const std::string& scheduler_address)
     : client_(scheduler_address), resolver_client_(scheduler_address, ResolverOptions()) {
-  worker_ = std::thread([this] { RunWorker(); });
+  worker_ = std::thread([this] {
+    NameThisThread("pd-worker");
+    RunWorker();
+  });
 }
 
 SchedulerLink::~SchedulerLink() { Stop(); }
@@ -150,6 +154,7 @@ void SchedulerLink::Start(raftstore::Store* store, Stats stats,
   store_.store(store);
   store->ReportAllRegions();
   heartbeats_ = std::thread([this, stats = std::move(stats), heartbeat_interval] {
+    NameThisThread("pd-heartbeat");
     RunStoreHeartbeats(stats, heartbeat_interval);
   });
 }

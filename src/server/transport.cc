@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/thread_name.h"
 #include "raftstore/store.h"
 #include "tinykvpb.grpc.pb.h"
 
@@ -37,8 +38,14 @@ class GrpcTransport::Connection {
   Connection(uint64_t to_store, StoreResolver& resolver, const TransportConfig& config,
              raftstore::Store* store)
       : to_store_(to_store), resolver_(resolver), config_(config), store_(store) {
-    msg_thread_ = std::thread([this] { RunMessages(); });
-    snap_thread_ = std::thread([this] { RunSnapshots(); });
+    msg_thread_ = std::thread([this] {
+      NameThisThread(fmt::format("raft-to-{}", to_store_));
+      RunMessages();
+    });
+    snap_thread_ = std::thread([this] {
+      NameThisThread(fmt::format("snap-to-{}", to_store_));
+      RunSnapshots();
+    });
   }
 
   ~Connection() { Stop(); }
