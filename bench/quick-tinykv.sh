@@ -8,11 +8,19 @@
 # Prints "LABEL WORKLOAD CLIENTS: ops/s p50 p95 p99 p99.9 errors" lines.
 # QUICK_WORKLOADS="load" (or "c", or "a": workload a at 64 clients, not run
 # by default) runs only those.
+# QUICK_COUNT=1 also counts, machine-wide over the 8 s, what each operation
+# costs: context switches, futex calls, fdatasyncs, sendmsgs and CPU ms of
+# the three stores, per operation (needs perf, Debian's linux-perf, as root).
+# Unlike throughput, these counts hardly move with a noisy disk or CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:-run}
 extra=()
 [ -n "${2:-}" ] && extra=(--store-config "$2")
+count=${QUICK_COUNT:-0}
+if [ "$count" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+  apt-get install -y -qq linux-perf >/dev/null
+fi
 data=$(mktemp -d /tmp/tinykv-quick.XXXXXX)
 ./run.sh --stores 3 --port 3379 --data-dir "$data/cluster" "${extra[@]}" >"$data/run.log" 2>&1 &
 runner=$!
@@ -26,13 +34,44 @@ B=build/release/tools/bench/tinykv-bench
 S=(--backend tinykv --scheduler 127.0.0.1:3379 --quiet --summary)
 "$B" "${S[@]}" --workload load --keys 100000 --clients 64 --duration 600 --warmup 0 >/dev/null
 workloads=" ${QUICK_WORKLOADS:-load c} "
+# CPU ticks (user + system) of the store processes.
+store_ticks() {
+  local t=0 p
+  for p in $(pgrep -f "tinykv-server --config $data/"); do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+# measure WORKLOAD KEYS CLIENTS: one run; with QUICK_COUNT=1, the counts per
+# operation over its 8 measured seconds.
+measure() {
+  local out="$data/bench.out"
+  "$B" "${S[@]}" --workload "$1" --keys "$2" --clients "$3" --duration 8 --warmup 2 >"$out" &
+  local bench=$!
+  if [ "$count" != 1 ]; then
+    wait $bench
+    cat "$out"
+    return
+  fi
+  sleep 2
+  local t0 t1
+  t0=$(store_ticks)
+  perf stat -a -x, -o "$data/perf.csv" \
+    -e context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,syscalls:sys_enter_sendmsg \
+    -- sleep 8
+  t1=$(store_ticks)
+  wait $bench
+  local ops
+  ops=$(awk '{ print $1 * 8 }' "$out")
+  echo "$(cat "$out")	per op: $(awk -F, -v ops="$ops" '$1 ~ /^[0-9]/ { sub(/^syscalls:sys_enter_/, "", $3); printf "%s %.1f  ", $3, $1 / ops }' "$data/perf.csv")store-cpu-ms $(awk -v t=$((t1 - t0)) -v ops="$ops" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t * 1000 / hz / ops }')"
+}
 # run WORKLOAD KEYS CLIENTS...: two measurements at each client count.
 run() {
   local workload=$1 keys=$2
   shift 2
   for n in "$@"; do
     for _ in 1 2; do
-      echo "$label $workload $n: $("$B" "${S[@]}" --workload "$workload" --keys "$keys" --clients "$n" --duration 8 --warmup 2)"
+      echo "$label $workload $n: $(measure "$workload" "$keys" "$n")"
     done
   done
 }
