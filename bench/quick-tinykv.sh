@@ -8,10 +8,12 @@
 # Prints "LABEL WORKLOAD CLIENTS: ops/s p50 p95 p99 p99.9 errors" lines.
 # QUICK_WORKLOADS="load" (or "c", or "a": workload a at 64 clients, not run
 # by default) runs only those.
-# QUICK_COUNT=1 also counts, machine-wide over the 8 s, what each operation
-# costs: context switches, futex calls, fdatasyncs, sendmsgs and CPU ms of
-# the three stores, per operation (needs perf, Debian's linux-perf, as root).
-# Unlike throughput, these counts hardly move with a noisy disk or CPU.
+# QUICK_COUNT=1 also counts, machine-wide over the measured 8 s, what each
+# operation costs: context switches, futex calls, fdatasyncs, sendmsgs and
+# CPU ms of the three stores (needs root for perf's tracepoints; installs
+# Debian's linux-perf if missing).
+# Unlike throughput, the counts hardly move with a noisy disk or CPU (the CPU
+# per operation does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:-run}
@@ -19,7 +21,9 @@ extra=()
 [ -n "${2:-}" ] && extra=(--store-config "$2")
 count=${QUICK_COUNT:-0}
 if [ "$count" = 1 ] && ! command -v perf >/dev/null 2>&1; then
-  apt-get install -y -qq linux-perf >/dev/null
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get install -y -qq linux-perf >/dev/null
 fi
 data=$(mktemp -d /tmp/tinykv-quick.XXXXXX)
 ./run.sh --stores 3 --port 3379 --data-dir "$data/cluster" "${extra[@]}" >"$data/run.log" 2>&1 &
@@ -34,6 +38,7 @@ B=build/release/tools/bench/tinykv-bench
 S=(--backend tinykv --scheduler 127.0.0.1:3379 --quiet --summary)
 "$B" "${S[@]}" --workload load --keys 100000 --clients 64 --duration 600 --warmup 0 >/dev/null
 workloads=" ${QUICK_WORKLOADS:-load c} "
+warmup=2 secs=8
 # CPU ticks (user + system) of the store processes.
 store_ticks() {
   local t=0 p
@@ -43,27 +48,30 @@ store_ticks() {
   echo "$t"
 }
 # measure WORKLOAD KEYS CLIENTS: one run; with QUICK_COUNT=1, the counts per
-# operation over its 8 measured seconds.
+# operation over its measured seconds (after the warm-up).
 measure() {
   local out="$data/bench.out"
-  "$B" "${S[@]}" --workload "$1" --keys "$2" --clients "$3" --duration 8 --warmup 2 >"$out" &
+  "$B" "${S[@]}" --workload "$1" --keys "$2" --clients "$3" --duration $secs --warmup $warmup >"$out" &
   local bench=$!
   if [ "$count" != 1 ]; then
     wait $bench
     cat "$out"
     return
   fi
-  sleep 2
-  local t0 t1
+  sleep $warmup
+  local t0 t1 ops
   t0=$(store_ticks)
   perf stat -a -x, -o "$data/perf.csv" \
     -e context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,syscalls:sys_enter_sendmsg \
-    -- sleep 8
+    -- sleep $secs
   t1=$(store_ticks)
   wait $bench
-  local ops
-  ops=$(awk '{ print $1 * 8 }' "$out")
-  echo "$(cat "$out")	per op: $(awk -F, -v ops="$ops" '$1 ~ /^[0-9]/ { sub(/^syscalls:sys_enter_/, "", $3); printf "%s %.1f  ", $3, $1 / ops }' "$data/perf.csv")store-cpu-ms $(awk -v t=$((t1 - t0)) -v ops="$ops" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t * 1000 / hz / ops }')"
+  ops=$(awk -v secs=$secs '{ print $1 * secs }' "$out")  # ops/s is the first column
+  printf '%s\tper op: ' "$(cat "$out")"
+  awk -F, -v ops="$ops" '$1 ~ /^[0-9]/ { sub(/^syscalls:sys_enter_/, "", $3); printf "%s %.1f  ", $3, $1 / ops }' \
+    "$data/perf.csv"
+  awk -v t=$((t1 - t0)) -v ops="$ops" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "store-cpu-ms %.2f\n", t * 1000 / hz / ops }'
 }
 # run WORKLOAD KEYS CLIENTS...: two measurements at each client count.
 run() {

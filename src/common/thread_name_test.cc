@@ -3,22 +3,29 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <future>
 #include <string>
 #include <thread>
 
 namespace tinykv {
 namespace {
 
-std::string NameOf(std::thread& t) {
+// The name a new, unnamed thread starts with. It is read while the thread
+// still runs: the kernel forgets an exited thread's name.
+std::string FreshThreadName() {
+  std::promise<void> read;
+  std::thread t([done = read.get_future()] { done.wait(); });
   char buf[32] = {};
   EXPECT_EQ(pthread_getname_np(t.native_handle(), buf, sizeof buf), 0);
+  read.set_value();
+  t.join();
   return buf;
 }
 
+// The name a NamedThread sees for itself.
 std::string NameInThread(std::string_view name) {
   std::string seen;
-  std::thread t([&] {
-    NameThisThread(name);
+  std::thread t = NamedThread(std::string(name), [&] {
     char buf[32] = {};
     pthread_getname_np(pthread_self(), buf, sizeof buf);
     seen = buf;
@@ -36,13 +43,9 @@ TEST(ThreadNameTest, LongNamesAreCutTo15Characters) {
 }
 
 TEST(ThreadNameTest, OtherThreadsKeepTheirNames) {
-  std::thread t([] {});
-  std::string before = NameOf(t);
-  t.join();
+  std::string before = FreshThreadName();
   (void)NameInThread("something-else");
-  std::thread u([] {});
-  EXPECT_EQ(NameOf(u), before);
-  u.join();
+  EXPECT_EQ(FreshThreadName(), before);
 }
 
 }  // namespace

@@ -14,16 +14,6 @@ constexpr uint64_t kIdleWaitMs = 1000;
 
 constexpr Store::Worker kAllWorkers[] = {Store::Worker::kPoller, Store::Worker::kApplier,
                                          Store::Worker::kSnapshot, Store::Worker::kGc};
-
-const char* ThreadName(Store::Worker w) {
-  switch (w) {
-    case Store::Worker::kPoller: return "raft-poller";
-    case Store::Worker::kApplier: return "raft-apply";
-    case Store::Worker::kSnapshot: return "raft-snap";
-    case Store::Worker::kGc: return "raft-gc";
-  }
-  return "raft-worker";
-}
 }  // namespace
 
 StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller)
@@ -38,11 +28,12 @@ void StoreRunner::Start() {
     store_.SetNotify(w, [&to] { to.Wake(); });
   }
   started_ = true;
-  auto run = [this](W w, std::function<bool()> run_once, std::function<uint64_t()> due) {
-    threads_.emplace_back([this, w, run_once = std::move(run_once), due = std::move(due)] {
-      NameThisThread(ThreadName(w));
-      Loop(WakerOf(w), run_once, due);
-    });
+  auto run = [this](W w, const char* name, std::function<bool()> run_once,
+                    std::function<uint64_t()> due) {
+    threads_.push_back(
+        NamedThread(name, [this, w, run_once = std::move(run_once), due = std::move(due)] {
+          Loop(WakerOf(w), run_once, due);
+        }));
   };
   std::function<bool()> poll = [this] { return store_.RunOnce(); };
   if (apply_on_poller_) {
@@ -52,11 +43,11 @@ void StoreRunner::Start() {
       return polled || applied;
     };
   } else {
-    run(W::kApplier, [this] { return store_.applier().RunOnce(); }, nullptr);
+    run(W::kApplier, "raft-apply", [this] { return store_.applier().RunOnce(); }, nullptr);
   }
-  run(W::kPoller, std::move(poll), [this] { return store_.NextTickMs(); });
-  run(W::kSnapshot, [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr);
-  run(W::kGc, [this] { return store_.RunGcWorkerOnce(); }, nullptr);
+  run(W::kPoller, "raft-poller", std::move(poll), [this] { return store_.NextTickMs(); });
+  run(W::kSnapshot, "raft-snap", [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr);
+  run(W::kGc, "raft-gc", [this] { return store_.RunGcWorkerOnce(); }, nullptr);
 }
 
 void StoreRunner::Stop() {

@@ -39,10 +39,7 @@ class SchedulerResolver final : public StoreResolver {
 
 SchedulerLink::SchedulerLink(const std::string& scheduler_address)
     : client_(scheduler_address), resolver_client_(scheduler_address, ResolverOptions()) {
-  worker_ = std::thread([this] {
-    NameThisThread("pd-worker");
-    RunWorker();
-  });
+  worker_ = NamedThread("pd-worker", [this] { RunWorker(); });
 }
 
 SchedulerLink::~SchedulerLink() { Stop(); }
@@ -153,8 +150,7 @@ void SchedulerLink::Start(raftstore::Store* store, Stats stats,
                           std::chrono::milliseconds heartbeat_interval) {
   store_.store(store);
   store->ReportAllRegions();
-  heartbeats_ = std::thread([this, stats = std::move(stats), heartbeat_interval] {
-    NameThisThread("pd-heartbeat");
+  heartbeats_ = NamedThread("pd-heartbeat", [this, stats = std::move(stats), heartbeat_interval] {
     RunStoreHeartbeats(stats, heartbeat_interval);
   });
 }

@@ -38,14 +38,8 @@ class GrpcTransport::Connection {
   Connection(uint64_t to_store, StoreResolver& resolver, const TransportConfig& config,
              raftstore::Store* store)
       : to_store_(to_store), resolver_(resolver), config_(config), store_(store) {
-    msg_thread_ = std::thread([this] {
-      NameThisThread(fmt::format("raft-to-{}", to_store_));
-      RunMessages();
-    });
-    snap_thread_ = std::thread([this] {
-      NameThisThread(fmt::format("snap-to-{}", to_store_));
-      RunSnapshots();
-    });
+    msg_thread_ = NamedThread(fmt::format("raft-to-{}", to_store_), [this] { RunMessages(); });
+    snap_thread_ = NamedThread(fmt::format("snap-to-{}", to_store_), [this] { RunSnapshots(); });
   }
 
   ~Connection() { Stop(); }
