@@ -1,22 +1,43 @@
 #include "server/kv_service.h"
 
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "common/check.h"
+#include "common/thread_name.h"
+#include "health.grpc.pb.h"
+#include "tinykvpb.grpc.pb.h"
+
 namespace tinykv::server {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
 namespace {
 
-// Runs `handler` and finishes the call with OK when it is done: errors travel
-// in the response's error fields, as the protocol defines.
-template <typename Request, typename Response>
-grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, RawKv& raw,
-                                void (RawKv::*handler)(const Request&, Response*, RawKv::Done),
-                                const Request* req, Response* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  (raw.*handler)(*req, resp, [reactor] { reactor->Finish(grpc::Status::OK); });
-  return reactor;
+// What a completion queue hands back: a call object, for the one operation
+// it has in flight.
+class Tag {
+ public:
+  virtual ~Tag() = default;
+  virtual void Proceed(bool ok) = 0;
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  // Asks gRPC for the next call of this method, to arrive on `cq`.
+  virtual void Listen(grpc::ServerCompletionQueue* cq) = 0;
+};
+
+grpc::Status Stopping() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
 }
 
 grpc::Status ToGrpc(const Status& s) {
@@ -39,74 +60,423 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(code, s.ToString());
 }
 
-template <typename Request, typename Response>
-grpc::ServerUnaryReactor* ServeTxn(grpc::CallbackServerContext* ctx, TxnKv& txn,
-                                   void (TxnKv::*handler)(const Request&, Response*, TxnKv::Done),
-                                   const Request* req, Response* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  (txn.*handler)(*req, resp, [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
-  return reactor;
-}
+// ---- Unary calls ----
 
-// Reads a client stream, handing each message to `on_message`; finishes with
-// OK at the end of the stream, or with the status on_message returns, or
-// when the service closes its streams (at shutdown).
-template <typename Message>
-class StreamReader final : public grpc::ServerReadReactor<Message>, public StreamCloser {
+template <typename Req, typename Resp>
+class UnaryCall;
+
+template <typename Req, typename Resp>
+class UnaryMethod final : public Method {
  public:
-  using OnMessage = std::function<grpc::Status(Message&)>;
-  using OnEnd = std::function<grpc::Status()>;
-  StreamReader(StreamRegistry& registry, OnMessage on_message, OnEnd on_end)
-      : registry_(registry), on_message_(std::move(on_message)), on_end_(std::move(on_end)) {
-    registry_.Add(this);
-    this->StartRead(&msg_);
+  using Writer = grpc::ServerAsyncResponseWriter<Resp>;
+  using Request =
+      std::function<void(grpc::ServerContext*, Req*, Writer*, grpc::ServerCompletionQueue*, void*)>;
+  using Handle = std::function<void(UnaryCall<Req, Resp>*)>;
+
+  UnaryMethod(Request request, Handle handle)
+      : request_(std::move(request)), handle_(std::move(handle)) {}
+  void Listen(grpc::ServerCompletionQueue* cq) override { new UnaryCall<Req, Resp>(*this, cq); }
+
+  const Request request_;
+  const Handle handle_;
+};
+
+// One call: waits for the request, hands it to the handler, and goes once
+// the answer has been sent (or could not be).
+template <typename Req, typename Resp>
+class UnaryCall final : public Tag {
+ public:
+  UnaryCall(UnaryMethod<Req, Resp>& method, grpc::ServerCompletionQueue* cq)
+      : method_(method), cq_(cq), writer_(&ctx_) {
+    method_.request_(&ctx_, &req_, &writer_, cq_, this);
   }
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      FinishOnce(on_end_ ? on_end_() : grpc::Status::OK);
+  const Req& req() const { return req_; }
+  Resp* resp() { return &resp_; }
+  // From any thread, once. A non-OK status is sent without the response.
+  void Finish(const grpc::Status& st) { writer_.Finish(resp_, st, this); }
+
+  void Proceed(bool ok) override {
+    if (!ok || answered_) {  // shut down before a call came, or the answer is done
+      delete this;
       return;
     }
-    grpc::Status st = on_message_(msg_);
-    if (!st.ok()) {
-      FinishOnce(st);
-      return;
-    }
-    msg_.Clear();
-    this->StartRead(&msg_);
-  }
-  void Close() override {
-    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
-  }
-  void OnDone() override {
-    registry_.Remove(this);
-    delete this;
+    answered_ = true;
+    method_.Listen(cq_);
+    method_.handle_(this);
   }
 
  private:
-  void FinishOnce(grpc::Status st) {
-    if (finished_.exchange(true)) return;
-    this->Finish(std::move(st));
-  }
-
-  StreamRegistry& registry_;
-  OnMessage on_message_;
-  OnEnd on_end_;
-  Message msg_;
-  std::atomic<bool> finished_{false};
+  UnaryMethod<Req, Resp>& method_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext ctx_;
+  Req req_;
+  Resp resp_;
+  typename UnaryMethod<Req, Resp>::Writer writer_;
+  bool answered_ = false;
 };
 
-template <typename Message>
-class Refuse final : public grpc::ServerReadReactor<Message> {
+// ---- Client streams (Raft, Snapshot) ----
+
+template <typename Msg>
+struct StreamHandlers {
+  std::function<grpc::Status(Msg&)> on_message;  // non-OK ends the stream with it
+  std::function<grpc::Status()> on_end;          // empty: OK
+};
+
+template <typename Msg>
+class ReadStreamCall;
+
+template <typename Msg>
+class ReadStreamMethod final : public Method {
  public:
-  explicit Refuse(grpc::Status st) { this->Finish(st); }
-  void OnDone() override { delete this; }
+  using Reader = grpc::ServerAsyncReader<raft_serverpb::Done, Msg>;
+  using Request =
+      std::function<void(grpc::ServerContext*, Reader*, grpc::ServerCompletionQueue*, void*)>;
+  // Sets up a new stream's handlers, or returns the status that refuses it.
+  using Open = std::function<grpc::Status(StreamHandlers<Msg>*)>;
+
+  ReadStreamMethod(StreamRegistry& registry, Request request, Open open)
+      : registry_(registry), request_(std::move(request)), open_(std::move(open)) {}
+  void Listen(grpc::ServerCompletionQueue* cq) override { new ReadStreamCall<Msg>(*this, cq); }
+
+  StreamRegistry& registry_;
+  const Request request_;
+  const Open open_;
+};
+
+template <typename Msg>
+class ReadStreamCall final : public Tag, public StreamCloser {
+ public:
+  ReadStreamCall(ReadStreamMethod<Msg>& method, grpc::ServerCompletionQueue* cq)
+      : method_(method), cq_(cq), reader_(&ctx_) {
+    method_.request_(&ctx_, &reader_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    switch (state_) {
+      case State::kWaiting: {
+        if (!ok) {  // shut down before a call came
+          delete this;
+          return;
+        }
+        method_.Listen(cq_);
+        if (grpc::Status st = method_.open_(&handlers_); !st.ok()) return Finish(st);
+        if (!method_.registry_.Add(this)) return Finish(Stopping());
+        registered_ = true;
+        return Read();
+      }
+      case State::kReading: {
+        if (!ok) return Finish(handlers_.on_end ? handlers_.on_end() : grpc::Status::OK);
+        if (grpc::Status st = handlers_.on_message(msg_); !st.ok()) return Finish(st);
+        msg_.Clear();
+        return Read();
+      }
+      case State::kFinishing:
+        if (registered_) method_.registry_.Remove(this);
+        delete this;
+        return;
+    }
+  }
+
+  // Any thread: the read in flight fails, and the stream ends.
+  void Close() override { ctx_.TryCancel(); }
+
+ private:
+  enum class State { kWaiting, kReading, kFinishing };
+
+  void Read() {
+    state_ = State::kReading;
+    reader_.Read(&msg_, this);
+  }
+  void Finish(const grpc::Status& st) {
+    state_ = State::kFinishing;
+    if (st.ok()) {
+      reader_.Finish(raft_serverpb::Done(), st, this);
+    } else {
+      reader_.FinishWithError(st, this);
+    }
+  }
+
+  ReadStreamMethod<Msg>& method_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext ctx_;
+  typename ReadStreamMethod<Msg>::Reader reader_;
+  StreamHandlers<Msg> handlers_;
+  Msg msg_;
+  State state_ = State::kWaiting;
+  bool registered_ = false;
 };
 
 }  // namespace
 
-void StreamRegistry::Add(StreamCloser* s) {
+// ---- The service ----
+
+struct KvService::Impl {
+  Impl(RawKv& raw, TxnKv& txn, RaftSink sink, size_t max_snapshot_size, int threads)
+      : raw(raw),
+        txn(txn),
+        sink(std::move(sink)),
+        max_snapshot_size(max_snapshot_size),
+        threads(std::max(threads, 1)) {}
+
+  void AddMethods();
+  template <typename Req, typename Resp, typename RequestFn>
+  void AddRaw(RequestFn request, void (RawKv::*handler)(const Req&, Resp*, RawKv::Done));
+  template <typename Req, typename Resp, typename RequestFn>
+  void AddTxn(RequestFn request, void (TxnKv::*handler)(const Req&, Resp*, TxnKv::Done));
+  HealthCheckResponse::ServingStatus StatusOf(const std::string& service) const;
+
+  RawKv& raw;
+  TxnKv& txn;
+  const RaftSink sink;
+  const size_t max_snapshot_size;
+  const int threads;
+
+  tinykvpb::TinyKv::AsyncService kv;
+  grpc::health::v1::Health::AsyncService health;
+  std::vector<std::unique_ptr<Method>> methods;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  std::vector<std::thread> pollers;
+  StreamRegistry streams;
+  std::atomic<bool> serving{false};
+  bool started = false;
+  bool stopped = false;
+};
+
+namespace {
+
+// grpc.health.v1.Health/Watch: sends the status now and NOT_SERVING when the
+// server stops, then ends. Two tags: the call itself for the write or
+// finish in flight, and `done_` for the end of the call (the client may go
+// away at any time); it goes when both have come back.
+class WatchCall final : public Tag, public StreamCloser {
+ public:
+  WatchCall(KvService::Impl& impl, grpc::ServerCompletionQueue* cq)
+      : impl_(impl), cq_(cq), writer_(&ctx_) {
+    done_.call = this;
+    ctx_.AsyncNotifyWhenDone(&done_);
+    impl_.health.RequestWatch(&ctx_, &req_, &writer_, cq_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (!matched_) {
+      if (!ok) {  // shut down before a call came: `done_` never comes
+        delete this;
+        return;
+      }
+      matched_ = true;
+      new WatchCall(impl_, cq_);
+      registered_ = impl_.streams.Add(this);
+      std::lock_guard lock(mu_);
+      if (!registered_) closing_ = true;
+      if (!in_flight_) SendLocked();
+      return;
+    }
+    bool release;
+    {
+      std::lock_guard lock(mu_);
+      in_flight_ = false;
+      if (!ok) finished_ = true;  // the client is gone: nothing more goes out
+      if (!finished_ && !done_seen_ && closing_) SendLocked();
+      release = done_seen_ && !in_flight_;
+    }
+    if (release) Release();
+  }
+
+  // Any thread.
+  void Close() override {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    if (matched_ && !in_flight_ && !finished_ && !done_seen_) SendLocked();
+  }
+
+ private:
+  struct DoneTag final : Tag {
+    WatchCall* call = nullptr;
+    void Proceed(bool) override { call->OnDone(); }
+  };
+
+  void OnDone() {
+    bool release;
+    {
+      std::lock_guard lock(mu_);
+      done_seen_ = true;
+      release = !in_flight_;
+    }
+    if (release) Release();
+  }
+
+  // The next thing to send: the status when it changed, else the end.
+  void SendLocked() {
+    HealthCheckResponse::ServingStatus now =
+        closing_ ? HealthCheckResponse::NOT_SERVING : impl_.StatusOf(req_.service());
+    in_flight_ = true;
+    if (!sent_ || *sent_ != now) {
+      sent_ = now;
+      HealthCheckResponse resp;
+      resp.set_status(now);
+      writer_.Write(resp, this);
+    } else {
+      finished_ = true;
+      writer_.Finish(grpc::Status::OK, this);
+    }
+  }
+
+  void Release() {
+    if (registered_) impl_.streams.Remove(this);
+    delete this;
+  }
+
+  KvService::Impl& impl_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext ctx_;
+  HealthCheckRequest req_;
+  grpc::ServerAsyncWriter<HealthCheckResponse> writer_;
+  DoneTag done_;
+  bool matched_ = false;     // queue thread only
+  bool registered_ = false;  // queue thread only
+  std::mutex mu_;
+  bool in_flight_ = false, finished_ = false, done_seen_ = false, closing_ = false;
+  std::optional<HealthCheckResponse::ServingStatus> sent_;
+};
+
+class WatchMethod final : public Method {
+ public:
+  explicit WatchMethod(KvService::Impl& impl) : impl_(impl) {}
+  void Listen(grpc::ServerCompletionQueue* cq) override { new WatchCall(impl_, cq); }
+
+ private:
+  KvService::Impl& impl_;
+};
+
+}  // namespace
+
+HealthCheckResponse::ServingStatus KvService::Impl::StatusOf(const std::string& service) const {
+  if (!service.empty() && service != tinykvpb::TinyKv::service_full_name())
+    return HealthCheckResponse::SERVICE_UNKNOWN;
+  return serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+}
+
+template <typename Req, typename Resp, typename RequestFn>
+void KvService::Impl::AddRaw(RequestFn request,
+                             void (RawKv::*handler)(const Req&, Resp*, RawKv::Done)) {
+  methods.push_back(std::make_unique<UnaryMethod<Req, Resp>>(
+      request, [this, handler](UnaryCall<Req, Resp>* c) {
+        // Errors travel in the response's error fields, as the protocol defines.
+        (raw.*handler)(c->req(), c->resp(), [c] { c->Finish(grpc::Status::OK); });
+      }));
+}
+
+template <typename Req, typename Resp, typename RequestFn>
+void KvService::Impl::AddTxn(RequestFn request,
+                             void (TxnKv::*handler)(const Req&, Resp*, TxnKv::Done)) {
+  methods.push_back(std::make_unique<UnaryMethod<Req, Resp>>(
+      request, [this, handler](UnaryCall<Req, Resp>* c) {
+        (txn.*handler)(c->req(), c->resp(), [c](Status s) { c->Finish(ToGrpc(s)); });
+      }));
+}
+
+// The generated Request* functions, as callables the methods keep.
+#define TKV_REQUEST(service, Name)                                                        \
+  [svc = &(service)](grpc::ServerContext* ctx, auto* req, auto* writer,                   \
+                     grpc::ServerCompletionQueue* cq,                                     \
+                     void* tag) { svc->Request##Name(ctx, req, writer, cq, cq, tag); }
+#define TKV_REQUEST_STREAM(service, Name)                                                   \
+  [svc = &(service)](grpc::ServerContext* ctx, auto* reader, grpc::ServerCompletionQueue* cq, \
+                     void* tag) { svc->Request##Name(ctx, reader, cq, cq, tag); }
+
+void KvService::Impl::AddMethods() {
+  AddRaw(TKV_REQUEST(kv, RawGet), &RawKv::Get);
+  AddRaw(TKV_REQUEST(kv, RawPut), &RawKv::Put);
+  AddRaw(TKV_REQUEST(kv, RawDelete), &RawKv::Delete);
+  AddRaw(TKV_REQUEST(kv, RawScan), &RawKv::Scan);
+  AddRaw(TKV_REQUEST(kv, RawBatchGet), &RawKv::BatchGet);
+  AddRaw(TKV_REQUEST(kv, RawBatchPut), &RawKv::BatchPut);
+  AddTxn(TKV_REQUEST(kv, KvGet), &TxnKv::Get);
+  AddTxn(TKV_REQUEST(kv, KvScan), &TxnKv::Scan);
+  AddTxn(TKV_REQUEST(kv, KvPrewrite), &TxnKv::Prewrite);
+  AddTxn(TKV_REQUEST(kv, KvCommit), &TxnKv::Commit);
+  AddTxn(TKV_REQUEST(kv, KvCheckTxnStatus), &TxnKv::CheckTxnStatus);
+  AddTxn(TKV_REQUEST(kv, KvBatchRollback), &TxnKv::BatchRollback);
+  AddTxn(TKV_REQUEST(kv, KvResolveLock), &TxnKv::ResolveLock);
+
+  using Cop = UnaryMethod<coprocessor::Request, coprocessor::Response>;
+  methods.push_back(std::make_unique<Cop>(TKV_REQUEST(kv, Coprocessor), [](auto* c) {
+    c->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no coprocessor"));
+  }));
+
+  using raft_serverpb::RaftMessage;
+  using raft_serverpb::SnapshotChunk;
+  auto refuse = [this]() -> std::optional<grpc::Status> {
+    if (!sink)
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft");
+    return std::nullopt;
+  };
+  methods.push_back(std::make_unique<ReadStreamMethod<RaftMessage>>(
+      streams, TKV_REQUEST_STREAM(kv, Raft), [this, refuse](StreamHandlers<RaftMessage>* h) {
+        if (auto st = refuse()) return *st;
+        h->on_message = [this](RaftMessage& m) {
+          sink(std::move(m));
+          return grpc::Status::OK;
+        };
+        return grpc::Status::OK;
+      }));
+  methods.push_back(std::make_unique<ReadStreamMethod<SnapshotChunk>>(
+      streams, TKV_REQUEST_STREAM(kv, Snapshot), [this, refuse](StreamHandlers<SnapshotChunk>* h) {
+        if (auto st = refuse()) return *st;
+        struct Assembly {
+          std::optional<RaftMessage> head;
+          std::string data;
+        };
+        auto a = std::make_shared<Assembly>();
+        h->on_message = [this, a](SnapshotChunk& c) {
+          if (!a->head) {
+            if (!c.has_message() || c.message().message().msg_type() != eraftpb::MsgSnapshot) {
+              return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "the first chunk must carry the snapshot message");
+            }
+            a->head = std::move(*c.mutable_message());
+          }
+          if (a->data.size() + c.data().size() > max_snapshot_size) {
+            return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "snapshot over raftstore.max-snapshot-size");
+          }
+          a->data += c.data();
+          return grpc::Status::OK;
+        };
+        h->on_end = [this, a] {
+          if (!a->head)
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty snapshot stream");
+          a->head->mutable_message()->mutable_snapshot()->set_data(std::move(a->data));
+          sink(std::move(*a->head));
+          return grpc::Status::OK;
+        };
+        return grpc::Status::OK;
+      }));
+
+  using Check = UnaryMethod<HealthCheckRequest, HealthCheckResponse>;
+  methods.push_back(std::make_unique<Check>(TKV_REQUEST(health, Check), [this](auto* c) {
+    HealthCheckResponse::ServingStatus st = StatusOf(c->req().service());
+    if (st == HealthCheckResponse::SERVICE_UNKNOWN) {
+      c->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service"));
+      return;
+    }
+    c->resp()->set_status(st);
+    c->Finish(grpc::Status::OK);
+  }));
+  methods.push_back(std::make_unique<WatchMethod>(*this));
+}
+
+#undef TKV_REQUEST
+#undef TKV_REQUEST_STREAM
+
+// ---- StreamRegistry ----
+
+bool StreamRegistry::Add(StreamCloser* s) {
   std::lock_guard lock(mu_);
+  if (closing_) return false;
   streams_.insert(s);
+  return true;
 }
 
 void StreamRegistry::Remove(StreamCloser* s) {
@@ -114,155 +484,60 @@ void StreamRegistry::Remove(StreamCloser* s) {
   streams_.erase(s);
 }
 
-bool StreamRegistry::closing() {
-  std::lock_guard lock(mu_);
-  return closing_;
-}
-
 void StreamRegistry::CloseAll() {
   std::lock_guard lock(mu_);
   closing_ = true;
-  // A copy: should Finish run OnDone inline, Remove changes the set.
-  std::vector<StreamCloser*> all(streams_.begin(), streams_.end());
-  for (StreamCloser* s : all) s->Close();
+  // Close only starts the end: a stream goes (Remove) on its queue's thread,
+  // which waits for this lock.
+  for (StreamCloser* s : streams_) s->Close();
 }
 
-grpc::ServerReadReactor<raft_serverpb::RaftMessage>* KvService::Raft(grpc::CallbackServerContext*,
-                                                                     raft_serverpb::Done*) {
-  if (!sink_) {
-    return new Refuse<raft_serverpb::RaftMessage>(
-        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft"));
+// ---- KvService ----
+
+KvService::KvService(RawKv& raw, TxnKv& txn, RaftSink sink, size_t max_snapshot_size, int threads)
+    : impl_(std::make_unique<Impl>(raw, txn, std::move(sink), max_snapshot_size, threads)) {
+  impl_->AddMethods();
+}
+
+KvService::~KvService() { Stop(); }
+
+void KvService::Register(grpc::ServerBuilder& builder) {
+  TKV_CHECK(impl_->cqs.empty());
+  builder.RegisterService(&impl_->kv);
+  builder.RegisterService(&impl_->health);
+  for (int i = 0; i < impl_->threads; ++i) impl_->cqs.push_back(builder.AddCompletionQueue());
+}
+
+void KvService::Start() {
+  TKV_CHECK(!impl_->started && !impl_->cqs.empty());
+  impl_->started = true;
+  for (size_t i = 0; i < impl_->cqs.size(); ++i) {
+    grpc::ServerCompletionQueue* cq = impl_->cqs[i].get();
+    for (auto& m : impl_->methods) m->Listen(cq);
+    impl_->pollers.push_back(NamedThread(fmt::format("grpc-kv-{}", i), [cq] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
+    }));
   }
-  if (streams_.closing()) {
-    return new Refuse<raft_serverpb::RaftMessage>(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
+}
+
+void KvService::SetServing(bool serving) { impl_->serving = serving; }
+
+void KvService::CloseStreams() { impl_->streams.CloseAll(); }
+
+void KvService::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& cq : impl_->cqs) cq->Shutdown();
+  for (auto& t : impl_->pollers) t.join();
+  // Never started: nothing is in the queues but their shutdown.
+  if (impl_->pollers.empty()) {
+    void* tag = nullptr;
+    bool ok = false;
+    for (auto& cq : impl_->cqs)
+      while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
   }
-  return new StreamReader<raft_serverpb::RaftMessage>(
-      streams_,
-      [this](raft_serverpb::RaftMessage& m) {
-        sink_(std::move(m));
-        return grpc::Status::OK;
-      },
-      nullptr);
-}
-
-grpc::ServerReadReactor<raft_serverpb::SnapshotChunk>* KvService::Snapshot(
-    grpc::CallbackServerContext*, raft_serverpb::Done*) {
-  if (!sink_) {
-    return new Refuse<raft_serverpb::SnapshotChunk>(
-        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft"));
-  }
-  if (streams_.closing()) {
-    return new Refuse<raft_serverpb::SnapshotChunk>(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
-  }
-  struct Assembly {
-    std::optional<raft_serverpb::RaftMessage> head;
-    std::string data;
-  };
-  auto a = std::make_shared<Assembly>();
-  return new StreamReader<raft_serverpb::SnapshotChunk>(
-      streams_,
-      [this, a](raft_serverpb::SnapshotChunk& c) {
-        if (!a->head) {
-          if (!c.has_message() || c.message().message().msg_type() != eraftpb::MsgSnapshot) {
-            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                "the first chunk must carry the snapshot message");
-          }
-          a->head = std::move(*c.mutable_message());
-        }
-        if (a->data.size() + c.data().size() > max_snapshot_size_) {
-          return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "snapshot over raftstore.max-snapshot-size");
-        }
-        a->data += c.data();
-        return grpc::Status::OK;
-      },
-      [this, a] {
-        if (!a->head)
-          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty snapshot stream");
-        a->head->mutable_message()->mutable_snapshot()->set_data(std::move(a->data));
-        sink_(std::move(*a->head));
-        return grpc::Status::OK;
-      });
-}
-
-grpc::ServerUnaryReactor* KvService::RawGet(grpc::CallbackServerContext* ctx,
-                                            const kvrpcpb::RawGetRequest* req,
-                                            kvrpcpb::RawGetResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::Get, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::RawPut(grpc::CallbackServerContext* ctx,
-                                            const kvrpcpb::RawPutRequest* req,
-                                            kvrpcpb::RawPutResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::Put, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::RawDelete(grpc::CallbackServerContext* ctx,
-                                               const kvrpcpb::RawDeleteRequest* req,
-                                               kvrpcpb::RawDeleteResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::Delete, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::RawScan(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::RawScanRequest* req,
-                                             kvrpcpb::RawScanResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::Scan, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::RawBatchGet(grpc::CallbackServerContext* ctx,
-                                                 const kvrpcpb::RawBatchGetRequest* req,
-                                                 kvrpcpb::RawBatchGetResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::BatchGet, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::RawBatchPut(grpc::CallbackServerContext* ctx,
-                                                 const kvrpcpb::RawBatchPutRequest* req,
-                                                 kvrpcpb::RawBatchPutResponse* resp) {
-  return Serve(ctx, raw_, &RawKv::BatchPut, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvGet(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::GetRequest* req,
-                                             kvrpcpb::GetResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::Get, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvScan(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::ScanRequest* req,
-                                             kvrpcpb::ScanResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::Scan, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvPrewrite(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::PrewriteRequest* req,
-                                             kvrpcpb::PrewriteResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::Prewrite, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvCommit(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::CommitRequest* req,
-                                             kvrpcpb::CommitResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::Commit, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvCheckTxnStatus(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::CheckTxnStatusRequest* req,
-                                             kvrpcpb::CheckTxnStatusResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::CheckTxnStatus, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvBatchRollback(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::BatchRollbackRequest* req,
-                                             kvrpcpb::BatchRollbackResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::BatchRollback, req, resp);
-}
-
-grpc::ServerUnaryReactor* KvService::KvResolveLock(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::ResolveLockRequest* req,
-                                             kvrpcpb::ResolveLockResponse* resp) {
-  return ServeTxn(ctx, txn_, &TxnKv::ResolveLock, req, resp);
 }
 
 }  // namespace tinykv::server

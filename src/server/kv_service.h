@@ -1,25 +1,45 @@
-// KvService: tinykvpb.TinyKv on gRPC's callback API. Each RPC hands the
-// request to its handler (RawKv, TxnKv) and finishes when the handler's
-// `done` runs, so no gRPC thread waits on the disk. Coprocessor keeps the
-// generated default, UNIMPLEMENTED; so do Raft and Snapshot in standalone
-// mode. A transactional command's Status (txn_kv.h) becomes the call's
-// status: INVALID_ARGUMENT for bad input, DEADLINE_EXCEEDED when a write's
-// outcome is unknown, UNAVAILABLE when the server is busy or stopping (not
-// done), INTERNAL for a storage failure.
+// KvService: tinykvpb.TinyKv and grpc.health.v1.Health on gRPC's
+// completion-queue API, served by one thread of ours per queue (one by
+// default). That thread is the only one of the store's gRPC threads that
+// waits for network events: gRPC's callback API would add two threads of its
+// own that pass the polling role back and forth on every event, and its
+// default health service is built on the callback API, so this service
+// answers health checks itself. Reflection is not served by the store (it
+// would add synchronous-server polling threads); the scheduler serves it.
+//
+// Each RPC hands the request to its handler (RawKv, TxnKv) and finishes when
+// the handler's `done` runs, from whichever thread that is, so no thread
+// waits on the disk. Coprocessor is UNIMPLEMENTED; so are Raft and Snapshot
+// in standalone mode. A transactional command's Status (txn_kv.h) becomes the
+// call's status: INVALID_ARGUMENT for bad input, DEADLINE_EXCEEDED when a
+// write's outcome is unknown, UNAVAILABLE when the server is busy or stopping
+// (not done), INTERNAL for a storage failure.
 //
 // Raft: a stream of messages from another store, each handed to the sink.
 // Snapshot: a stream of chunks (the message, then its data), reassembled
 // and handed to the sink as one message; over max_snapshot_size is refused.
+//
+// Health: Check answers SERVING or NOT_SERVING for "" and "tinykvpb.TinyKv"
+// (NOT_FOUND for other names); Watch sends the status, and NOT_SERVING when
+// the server stops, then ends.
+//
+// Life cycle: Register (before the gRPC server is built), Start (after it
+// started), SetServing, ... CloseStreams, the gRPC server's Shutdown, then
+// Stop once no handler can still finish a call.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 
 #include "raft_serverpb.pb.h"
 #include "server/raw_kv.h"
 #include "server/txn_kv.h"
-#include "tinykvpb.grpc.pb.h"
+
+namespace grpc {
+class ServerBuilder;
+}
 
 namespace tinykv::server {
 
@@ -29,13 +49,14 @@ class StreamCloser {
   virtual void Close() = 0;
 };
 
-// The store-to-store streams being served, so that shutdown can end them
-// (they would otherwise stay open until the grace period ran out).
+// The long-lived streams being served (store-to-store, health watches), so
+// that shutdown can end them (they would otherwise stay open until the grace
+// period ran out).
 class StreamRegistry {
  public:
-  void Add(StreamCloser* s);
+  // False once closing: the stream is to be refused.
+  bool Add(StreamCloser* s);
   void Remove(StreamCloser* s);
-  bool closing();
   // Ends every stream; later ones are refused.
   void CloseAll();
 
@@ -45,69 +66,36 @@ class StreamRegistry {
   bool closing_ = false;
 };
 
-class KvService final : public tinykvpb::TinyKv::CallbackService {
+class KvService {
  public:
   using RaftSink = std::function<void(raft_serverpb::RaftMessage)>;
 
   // `raw` and `txn` must outlive the service. Without a sink (standalone)
   // the Raft and Snapshot streams are UNIMPLEMENTED.
-  KvService(RawKv& raw, TxnKv& txn, RaftSink sink = nullptr, size_t max_snapshot_size = 0)
-      : raw_(raw), txn_(txn), sink_(std::move(sink)), max_snapshot_size_(max_snapshot_size) {}
+  KvService(RawKv& raw, TxnKv& txn, RaftSink sink = nullptr, size_t max_snapshot_size = 0,
+            int threads = 1);
+  // Stops if Stop() was not called.
+  ~KvService();
+  KvService(const KvService&) = delete;
+  KvService& operator=(const KvService&) = delete;
 
-  grpc::ServerUnaryReactor* KvGet(grpc::CallbackServerContext* ctx,
-                                  const kvrpcpb::GetRequest* req,
-                                  kvrpcpb::GetResponse* resp) override;
-  grpc::ServerUnaryReactor* KvScan(grpc::CallbackServerContext* ctx,
-                                   const kvrpcpb::ScanRequest* req,
-                                   kvrpcpb::ScanResponse* resp) override;
-  grpc::ServerUnaryReactor* KvPrewrite(grpc::CallbackServerContext* ctx,
-                                       const kvrpcpb::PrewriteRequest* req,
-                                       kvrpcpb::PrewriteResponse* resp) override;
-  grpc::ServerUnaryReactor* KvCommit(grpc::CallbackServerContext* ctx,
-                                     const kvrpcpb::CommitRequest* req,
-                                     kvrpcpb::CommitResponse* resp) override;
-  grpc::ServerUnaryReactor* KvCheckTxnStatus(grpc::CallbackServerContext* ctx,
-                                             const kvrpcpb::CheckTxnStatusRequest* req,
-                                             kvrpcpb::CheckTxnStatusResponse* resp) override;
-  grpc::ServerUnaryReactor* KvBatchRollback(grpc::CallbackServerContext* ctx,
-                                            const kvrpcpb::BatchRollbackRequest* req,
-                                            kvrpcpb::BatchRollbackResponse* resp) override;
-  grpc::ServerUnaryReactor* KvResolveLock(grpc::CallbackServerContext* ctx,
-                                          const kvrpcpb::ResolveLockRequest* req,
-                                          kvrpcpb::ResolveLockResponse* resp) override;
+  // Adds the services and their completion queues to `builder`.
+  void Register(grpc::ServerBuilder& builder);
+  // Once the server is started: begins taking calls.
+  void Start();
+  // What health checks answer (NOT_SERVING until set).
+  void SetServing(bool serving);
+  // Ends the Raft and Snapshot streams and health watches (at shutdown,
+  // before gRPC stops).
+  void CloseStreams();
+  // After the gRPC server's Shutdown returned and no handler will call its
+  // `done` any more: ends the queues and joins the threads. Idempotent.
+  void Stop();
 
-  grpc::ServerUnaryReactor* RawGet(grpc::CallbackServerContext* ctx,
-                                   const kvrpcpb::RawGetRequest* req,
-                                   kvrpcpb::RawGetResponse* resp) override;
-  grpc::ServerUnaryReactor* RawPut(grpc::CallbackServerContext* ctx,
-                                   const kvrpcpb::RawPutRequest* req,
-                                   kvrpcpb::RawPutResponse* resp) override;
-  grpc::ServerUnaryReactor* RawDelete(grpc::CallbackServerContext* ctx,
-                                      const kvrpcpb::RawDeleteRequest* req,
-                                      kvrpcpb::RawDeleteResponse* resp) override;
-  grpc::ServerUnaryReactor* RawScan(grpc::CallbackServerContext* ctx,
-                                    const kvrpcpb::RawScanRequest* req,
-                                    kvrpcpb::RawScanResponse* resp) override;
-  grpc::ServerUnaryReactor* RawBatchGet(grpc::CallbackServerContext* ctx,
-                                        const kvrpcpb::RawBatchGetRequest* req,
-                                        kvrpcpb::RawBatchGetResponse* resp) override;
-  grpc::ServerUnaryReactor* RawBatchPut(grpc::CallbackServerContext* ctx,
-                                        const kvrpcpb::RawBatchPutRequest* req,
-                                        kvrpcpb::RawBatchPutResponse* resp) override;
-  // Ends the Raft and Snapshot streams (at shutdown, before gRPC stops).
-  void CloseStreams() { streams_.CloseAll(); }
-
-  grpc::ServerReadReactor<raft_serverpb::RaftMessage>* Raft(grpc::CallbackServerContext* ctx,
-                                                            raft_serverpb::Done* resp) override;
-  grpc::ServerReadReactor<raft_serverpb::SnapshotChunk>* Snapshot(
-      grpc::CallbackServerContext* ctx, raft_serverpb::Done* resp) override;
+  struct Impl;
 
  private:
-  RawKv& raw_;
-  TxnKv& txn_;
-  RaftSink sink_;
-  size_t max_snapshot_size_;
-  StreamRegistry streams_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace tinykv::server

@@ -6,6 +6,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -26,6 +28,15 @@ sigset_t ShutdownSignals() {
   sigaddset(&signals, SIGTERM);
   return signals;
 }
+
+// Drops the builder plugins (reflection) gRPC offers to every server.
+class NoPlugins final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->clear();
+  }
+};
 
 }  // namespace
 
@@ -76,10 +87,13 @@ Status SetUpProcess(const std::string& log_level, const std::string& log_file) {
 
 Result<std::pair<std::unique_ptr<grpc::Server>, std::string>> StartGrpcServer(
     const GrpcServerOptions& options) {
-  // Both are process-wide switches read when a server is built.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Both are process-wide: the health switch is read when a server is built,
+  // and reflection, once registered, is offered to every builder (NoPlugins
+  // takes it back).
+  grpc::EnableDefaultHealthCheckService(options.default_services);
+  if (options.default_services) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!options.default_services) builder.SetOption(std::make_unique<NoPlugins>());
   int port = 0;
   builder.AddListeningPort(options.addr, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_size));
@@ -91,13 +105,14 @@ Result<std::pair<std::unique_ptr<grpc::Server>, std::string>> StartGrpcServer(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (grpc::Service* s : options.services) builder.RegisterService(s);
+  if (options.configure) options.configure(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Status::IOError(
         fmt::format("cannot listen on {} (in use, or not a local address?)", options.addr));
   }
   std::string host = options.addr.substr(0, options.addr.rfind(':'));
-  server->GetHealthCheckService()->SetServingStatus(true);
+  if (options.default_services) server->GetHealthCheckService()->SetServingStatus(true);
   return std::make_pair(std::move(server), fmt::format("{}:{}", host, port));
 }
 

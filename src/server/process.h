@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 
 namespace grpc {
 class Server;
+class ServerBuilder;
 class Service;
 }  // namespace grpc
 
@@ -58,9 +60,16 @@ struct GrpcServerOptions {
   std::string addr;  // HOST:PORT; port 0 picks a free one
   size_t max_message_size = 16u << 20;
   std::vector<grpc::Service*> services;
+  // gRPC's own health service and reflection; without them the caller serves
+  // what it needs through `configure` (they run on gRPC's callback and
+  // synchronous APIs, whose threads the store's server does without).
+  bool default_services = true;
+  // Adds services and completion queues to the builder.
+  std::function<void(grpc::ServerBuilder&)> configure;
 };
-// Starts a gRPC server with health checking and reflection, bound
-// exclusively. Returns it and the address actually listened on.
+// Starts a gRPC server, bound exclusively, with gRPC's health checking
+// (SERVING) and reflection when default_services. Returns it and the
+// address actually listened on.
 // Errors: kIOError when the address cannot be bound.
 Result<std::pair<std::unique_ptr<grpc::Server>, std::string>> StartGrpcServer(
     const GrpcServerOptions& options);

@@ -52,7 +52,9 @@ Result<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
   TKV_ASSIGN_OR_RETURN(auto grpc_server,
                        StartGrpcServer({.addr = config.addr,
                                         .max_message_size = config.max_message_size,
-                                        .services = {s->service_.get()}}));
+                                        .services = {s->service_.get()},
+                                        .default_services = true,
+                                        .configure = nullptr}));
   s->grpc_ = std::move(grpc_server.first);
   s->address_ = std::move(grpc_server.second);
   s->service_->SetAddress(s->address_);

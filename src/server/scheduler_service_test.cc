@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "client/scheduler_client.h"
+#include "health.grpc.pb.h"
 #include "scheduler/test_util.h"
 #include "schedulerpb.grpc.pb.h"
 #include "server/scheduler_config.h"
@@ -160,6 +162,56 @@ class SchedulerServiceTest : public ::testing::Test {
 };
 
 // ---- 1. The cluster id ----
+
+// Asks the reflection service for the list of services, with hand-encoded
+// messages (the reflection protos are not installed with gRPC).
+std::string ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag;
+  bool ok;
+  auto step = [&] { return cq.Next(&tag, &ok) && ok; };
+  call->StartCall(nullptr);
+  if (!step()) return "";
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+  std::string request("\x3a\x00", 2);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1);
+  call->Write(out, nullptr);
+  if (!step()) return "";
+  grpc::ByteBuffer in;
+  call->Read(&in, nullptr);
+  if (!step()) return "";
+  call->WritesDone(nullptr);
+  step();
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  step();
+  std::vector<grpc::Slice> slices;
+  (void)in.Dump(&slices);
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes;
+}
+
+TEST_F(SchedulerServiceTest, HealthAndReflectionAreServed) {
+  StartServer();
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::string listing = ListServicesByReflection(channel);
+  EXPECT_NE(listing.find("schedulerpb.Scheduler"), std::string::npos);
+  EXPECT_NE(listing.find("grpc.health.v1.Health"), std::string::npos);
+}
 
 TEST_F(SchedulerServiceTest, GetMembersNeedsNoClusterIdAndReportsIt) {
   ASSERT_NO_FATAL_FAILURE(StartServer());

@@ -1,9 +1,7 @@
 #include "server/server.h"
 
 #include <fmt/format.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <ctime>
@@ -73,12 +71,18 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   server->service_ = std::make_unique<KvService>(*server->raw_, *server->txn_, std::move(sink),
                                                  config.max_snapshot_size);
 
-  TKV_ASSIGN_OR_RETURN(auto grpc_server,
-                       StartGrpcServer({.addr = config.addr,
-                                        .max_message_size = config.max_message_size,
-                                        .services = {server->service_.get()}}));
+  KvService* service = server->service_.get();
+  TKV_ASSIGN_OR_RETURN(
+      auto grpc_server,
+      StartGrpcServer({.addr = config.addr,
+                       .max_message_size = config.max_message_size,
+                       .services = {},
+                       .default_services = false,
+                       .configure = [service](grpc::ServerBuilder& b) { service->Register(b); }}));
   server->grpc_ = std::move(grpc_server.first);
   server->address_ = std::move(grpc_server.second);
+  service->Start();
+  service->SetServing(true);
   if (server->link_ != nullptr) {
     // Other stores and clients find this store through the scheduler.
     std::string advertise =
@@ -182,7 +186,7 @@ void Server::StopStore() {
 void Server::Shutdown() {
   if (grpc_ != nullptr) {
     spdlog::info("server stopping addr={} grace_ms={}", address_, config_.shutdown_timeout.count());
-    grpc_->GetHealthCheckService()->SetServingStatus(false);
+    service_->SetServing(false);
     service_->CloseStreams();
     auto deadline = std::chrono::system_clock::now() + config_.shutdown_timeout;
     // Calls in flight finish while the store still runs; a write that
@@ -199,10 +203,13 @@ void Server::Shutdown() {
       StopStore();
     }
     t.join();
-    grpc_.reset();
   }
   StopStore();
   if (storage_ != nullptr) storage_->Stop();
+  // Nothing finishes a call any more: the service's queues can end, then
+  // the server they belong to.
+  if (service_ != nullptr) service_->Stop();
+  grpc_.reset();
   service_.reset();
   raw_.reset();
   kv_.reset();

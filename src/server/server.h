@@ -3,7 +3,7 @@
 // order. Nothing else creates engines, storages or services.
 //
 // Standalone mode: RocksEngine under <data-dir>/kv, StandaloneStorage,
-// RawKv, and the gRPC server with KvService, health checking and reflection.
+// RawKv, and the gRPC server with KvService (which also answers health checks).
 // Cluster mode: RocksEngine, a raftstore::Store run by a StoreRunner, a
 // GrpcTransport to the other stores, RaftKvStorage under RawKv; KvService
 // also takes the Raft and Snapshot streams. With a scheduler, a

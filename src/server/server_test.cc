@@ -182,46 +182,61 @@ TEST_F(ServerTest, HealthServiceReportsServing) {
   EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
-// Asks the reflection service for the list of services, with hand-encoded
-// messages (the reflection protos are not installed with gRPC).
-std::string ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call =
-      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
-  void* tag;
-  bool ok;
-  auto step = [&] { return cq.Next(&tag, &ok) && ok; };
-  call->StartCall(nullptr);
-  if (!step()) return "";
-  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
-  std::string request("\x3a\x00", 2);
-  grpc::Slice slice(request);
-  grpc::ByteBuffer out(&slice, 1);
-  call->Write(out, nullptr);
-  if (!step()) return "";
-  grpc::ByteBuffer in;
-  call->Read(&in, nullptr);
-  if (!step()) return "";
-  call->WritesDone(nullptr);
-  step();
-  grpc::Status status;
-  call->Finish(&status, nullptr);
-  step();
-  std::vector<grpc::Slice> slices;
-  (void)in.Dump(&slices);
-  std::string bytes;
-  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return bytes;
+TEST_F(ServerTest, HealthCheckKnowsTheKvServiceOnly) {
+  StartServer();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  req.set_service("tinykvpb.TinyKv");
+  ASSERT_TRUE(health->Check(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  req.set_service("no.such.Service");
+  EXPECT_EQ(health->Check(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(ServerTest, ReflectionListsTheServices) {
+// A watcher sees SERVING, then NOT_SERVING when the server stops, then the end.
+TEST_F(ServerTest, HealthWatchSeesTheServerStop) {
   StartServer();
-  std::string listing = ListServicesByReflection(channel_);
-  EXPECT_NE(listing.find("tinykvpb.TinyKv"), std::string::npos);
-  EXPECT_NE(listing.find("grpc.health.v1.Health"), std::string::npos);
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest req;
+  auto ctx = Ctx();
+  auto watch = health->Watch(ctx.get(), req);
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // A second watcher that goes away first must not hold the server up.
+  {
+    auto ctx2 = Ctx();
+    auto watch2 = health->Watch(ctx2.get(), req);
+    ASSERT_TRUE(watch2->Read(&resp));
+    ctx2->TryCancel();
+    EXPECT_FALSE(watch2->Finish().ok());
+  }
+  std::thread stop([this] { server_->Shutdown(); });
+  ASSERT_TRUE(watch->Read(&resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&resp));
+  EXPECT_TRUE(watch->Finish().ok());
+  stop.join();
+}
+
+// Reflection runs on gRPC's synchronous API, whose polling threads the
+// store's server does without: the scheduler serves it (scheduler_grpc_test).
+TEST_F(ServerTest, StoreServesNoReflection) {
+  StartServer();
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  auto ctx = Ctx();
+  grpc::ByteBuffer request, response;
+  grpc::Status status;
+  auto call = stub.PrepareUnaryCall(
+      ctx.get(), "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", request, &cq);
+  call->StartCall();
+  call->Finish(&response, &status, nullptr);
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
 }
 
 TEST_F(ServerTest, DataSurvivesRestart) {
