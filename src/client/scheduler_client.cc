@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "client/queue_tag.h"
+#include "common/thread_name.h"
 #include "schedulerpb.grpc.pb.h"
 
 namespace tinykv::client {
@@ -537,23 +539,44 @@ Result<schedulerpb::GetClusterStatusResponse> SchedulerClient::GetClusterStatus(
 
 namespace {
 
+// The stream runs on gRPC's async API: a read always in flight (responses),
+// one write at a time (the queued heartbeats, oldest region first), started
+// by whichever thread finds the writer idle. Completions come back on `cq_`:
+// the caller's queue, drained by its thread, or one of our own with a thread
+// that drains it. A connection thread opens streams and waits out the
+// backoff between broken ones.
 class HeartbeatStreamImpl final : public RegionHeartbeatStream {
  public:
   HeartbeatStreamImpl(SchedulerClient::Impl& impl,
                       std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
-                      std::function<void()> on_connected)
+                      std::function<void()> on_connected, grpc::CompletionQueue* cq)
       : impl_(impl), on_response_(std::move(on_response)), on_connected_(std::move(on_connected)) {
-    thread_ = std::thread([this] { Run(); });
+    if (cq != nullptr) {
+      cq_ = cq;
+    } else {
+      own_cq_ = std::make_unique<grpc::CompletionQueue>();
+      cq_ = own_cq_.get();
+      drain_ = NamedThread("pd-stream-cq", [q = cq_] {
+        void* tag;
+        bool ok;
+        while (q->Next(&tag, &ok)) static_cast<QueueTag*>(tag)->Proceed(ok);
+      });
+    }
+    thread_ = NamedThread("pd-stream", [this] { Run(); });
   }
 
   ~HeartbeatStreamImpl() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      if (ctx_) ctx_->TryCancel();
+      if (open_) PumpLocked();
     }
     cv_.notify_all();
-    thread_.join();
+    thread_.join();  // returns once the stream has finished
+    if (own_cq_) {
+      own_cq_->Shutdown();
+      drain_.join();
+    }
   }
 
   void Send(schedulerpb::RegionHeartbeatRequest req) override {
@@ -561,15 +584,21 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
     uint64_t id = req.region().id();
     if (pending_.count(id) == 0) order_.push_back(id);
     pending_[id] = std::move(req);
-    cv_.notify_all();
+    if (open_) PumpLocked();
   }
 
  private:
-  using Stream = grpc::ClientReaderWriter<schedulerpb::RegionHeartbeatRequest,
-                                          schedulerpb::RegionHeartbeatResponse>;
+  using Stream = grpc::ClientAsyncReaderWriter<schedulerpb::RegionHeartbeatRequest,
+                                               schedulerpb::RegionHeartbeatResponse>;
+  enum class Op { kStart, kRead, kWrite, kFinish };
+  struct OpTag final : QueueTag {
+    OpTag(HeartbeatStreamImpl* s, Op op) : s(s), op(op) {}
+    void Proceed(bool ok) override { s->OnEvent(op, ok); }
+    HeartbeatStreamImpl* const s;
+    const Op op;
+  };
 
-  // Writes queued heartbeats until the stream breaks; a reader thread hands
-  // responses over. Then reconnects with backoff.
+  // Opens streams until stopped, with backoff between broken ones.
   void Run() {
     auto backoff = kMinBackoff;
     while (true) {
@@ -578,66 +607,109 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
         backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
         continue;
       }
-      std::unique_ptr<Stream> stream;
+      grpc::Status st;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         if (stop_) return;
         ctx_ = std::make_unique<grpc::ClientContext>();
-      }
-      stream = impl_.stub->RegionHeartbeat(ctx_.get());
-      std::thread reader([this, s = stream.get()] {
-        schedulerpb::RegionHeartbeatResponse resp;
-        while (s->Read(&resp)) on_response_(resp);
-        std::lock_guard<std::mutex> lock(mu_);
-        broken_ = true;
-        cv_.notify_all();
-      });
-      bool wrote_any = false;
-      // The scheduler learns this stream when a heartbeat arrives on it: have
-      // every region this store leads report now (after a reconnect, the
-      // scheduler may have missed changes).
-      if (on_connected_) on_connected_();
-      while (true) {
-        schedulerpb::RegionHeartbeatRequest req;
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait(lock, [&] { return stop_ || broken_ || !order_.empty(); });
-          if (stop_ || broken_) break;
-          uint64_t id = order_.front();
-          order_.pop_front();
-          req = std::move(pending_[id]);
-          pending_.erase(id);
-        }
-        req.mutable_header()->set_cluster_id(impl_.ClusterId());
-        if (!stream->Write(req)) {
-          // Not sent: keep it for the next stream, unless a newer one came.
-          std::lock_guard<std::mutex> lock(mu_);
-          uint64_t id = req.region().id();
-          if (pending_.count(id) == 0) {
-            pending_[id] = std::move(req);
-            order_.push_front(id);
-          }
-          break;
-        }
-        wrote_any = true;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ctx_->TryCancel();
-      }
-      reader.join();
-      grpc::Status st = stream->Finish();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        broken_ = false;
+        stream_ = impl_.stub->PrepareAsyncRegionHeartbeat(ctx_.get(), cq_);
+        starting_ = true;
+        reading_ = writing_ = finishing_ = broken_ = cancelled_ = finished_ = wrote_any_ = false;
+        open_ = true;
+        stream_->StartCall(&start_tag_);
+        cv_.wait(lock, [&] { return finished_; });
+        open_ = false;
+        stream_.reset();
         ctx_.reset();
         if (stop_) return;
+        if (wrote_any_) backoff = kMinBackoff;
+        st = status_;
       }
-      if (wrote_any) backoff = kMinBackoff;
       spdlog::warn("region heartbeat stream to {} broke ({}); reconnecting in {} ms",
                    impl_.address, st.error_message(), backoff.count());
       if (WaitStop(backoff)) return;
       backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    }
+  }
+
+  // On the queue's thread.
+  void OnEvent(Op op, bool ok) {
+    std::unique_lock<std::mutex> lock(mu_);
+    switch (op) {
+      case Op::kStart:
+        starting_ = false;
+        if (!ok) {
+          broken_ = true;
+        } else if (on_connected_) {
+          // The scheduler learns this stream when a heartbeat arrives on it:
+          // have every region this store leads report now (after a
+          // reconnect, the scheduler may have missed changes).
+          lock.unlock();
+          on_connected_();
+          lock.lock();
+        }
+        break;
+      case Op::kRead:
+        if (!ok) {
+          reading_ = false;
+          broken_ = true;
+          break;
+        }
+        // No read is in flight until this one is handed over.
+        lock.unlock();
+        on_response_(resp_);
+        lock.lock();
+        reading_ = false;
+        break;
+      case Op::kWrite:
+        writing_ = false;
+        if (!ok) {
+          // Not sent: keep it for the next stream, unless a newer one came.
+          uint64_t id = req_.region().id();
+          if (pending_.count(id) == 0) {
+            pending_[id] = std::move(req_);
+            order_.push_front(id);
+          }
+          broken_ = true;
+          break;
+        }
+        wrote_any_ = true;
+        break;
+      case Op::kFinish:
+        finished_ = true;
+        cv_.notify_all();
+        return;
+    }
+    PumpLocked();
+  }
+
+  // Starts what the stream's state calls for: the next read and write, or,
+  // once broken or stopping, its end.
+  void PumpLocked() {
+    if (broken_ || stop_) {
+      if (!cancelled_) {
+        cancelled_ = true;
+        ctx_->TryCancel();  // what is in flight comes back at once
+      }
+      if (!starting_ && !reading_ && !writing_ && !finishing_) {
+        finishing_ = true;
+        stream_->Finish(&status_, &finish_tag_);
+      }
+      return;
+    }
+    if (starting_) return;
+    if (!reading_) {
+      reading_ = true;
+      stream_->Read(&resp_, &read_tag_);
+    }
+    if (!writing_ && !order_.empty()) {
+      uint64_t id = order_.front();
+      order_.pop_front();
+      req_ = std::move(pending_[id]);
+      pending_.erase(id);
+      req_.mutable_header()->set_cluster_id(impl_.ClusterId());
+      writing_ = true;
+      stream_->Write(req_, &write_tag_);
     }
   }
 
@@ -649,13 +721,25 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
   SchedulerClient::Impl& impl_;
   std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response_;
   std::function<void()> on_connected_;
+  grpc::CompletionQueue* cq_ = nullptr;
+  std::unique_ptr<grpc::CompletionQueue> own_cq_;
+  std::thread drain_;  // drains own_cq_
+  OpTag start_tag_{this, Op::kStart}, read_tag_{this, Op::kRead}, write_tag_{this, Op::kWrite},
+      finish_tag_{this, Op::kFinish};
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<uint64_t, schedulerpb::RegionHeartbeatRequest> pending_;
   std::deque<uint64_t> order_;
-  std::unique_ptr<grpc::ClientContext> ctx_;
   bool stop_ = false;
-  bool broken_ = false;
+  // The stream being driven (open_: between StartCall and its Finish).
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<Stream> stream_;
+  schedulerpb::RegionHeartbeatResponse resp_;
+  schedulerpb::RegionHeartbeatRequest req_;
+  grpc::Status status_;
+  bool open_ = false, starting_ = false, reading_ = false, writing_ = false, finishing_ = false,
+       broken_ = false, cancelled_ = false, finished_ = false, wrote_any_ = false;
   std::thread thread_;
 };
 
@@ -663,9 +747,9 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
 
 std::unique_ptr<RegionHeartbeatStream> SchedulerClient::OpenRegionHeartbeatStream(
     std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
-    std::function<void()> on_connected) {
+    std::function<void()> on_connected, grpc::CompletionQueue* cq) {
   return std::make_unique<HeartbeatStreamImpl>(*impl_, std::move(on_response),
-                                               std::move(on_connected));
+                                               std::move(on_connected), cq);
 }
 
 }  // namespace tinykv::client

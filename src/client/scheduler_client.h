@@ -31,7 +31,8 @@
 
 namespace grpc {
 class Channel;
-}
+class CompletionQueue;
+}  // namespace grpc
 
 namespace tinykv::client {
 
@@ -106,12 +107,16 @@ class SchedulerClient {
 
   // The region heartbeat stream of a store: heartbeats go out as they are
   // sent (the newest per region, if they queue up), responses (operator
-  // steps) reach `on_response` on the stream's reader thread. Reconnects
-  // on its own; `on_connected` runs each time a stream opens (the store
-  // then reports every region it leads).
+  // steps) reach `on_response` on the thread that drains the stream's
+  // completion queue. Reconnects on its own; `on_connected` runs (on that
+  // thread too) each time a stream opens (the store then reports every
+  // region it leads). With `cq`, the stream's operations complete there
+  // (every tag a QueueTag, which the caller's thread must run) and `cq`
+  // must outlive the stream; without, the stream has a queue and a thread
+  // of its own.
   std::unique_ptr<RegionHeartbeatStream> OpenRegionHeartbeatStream(
       std::function<void(const schedulerpb::RegionHeartbeatResponse&)> on_response,
-      std::function<void()> on_connected = nullptr);
+      std::function<void()> on_connected = nullptr, grpc::CompletionQueue* cq = nullptr);
 
   // Internal (the streams use them).
   struct Impl;

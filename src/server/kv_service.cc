@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/queue_tag.h"
 #include "common/check.h"
 #include "common/thread_name.h"
 #include "health.grpc.pb.h"
@@ -21,13 +22,9 @@ using grpc::health::v1::HealthCheckResponse;
 
 namespace {
 
-// What a completion queue hands back: a call object, for the one operation
-// it has in flight.
-class Tag {
- public:
-  virtual ~Tag() = default;
-  virtual void Proceed(bool ok) = 0;
-};
+// What the completion queue hands back: a call object, for the one operation
+// it has in flight (or another component's operation, see queue()).
+using Tag = client::QueueTag;
 
 class Method {
  public:
@@ -520,6 +517,11 @@ void KvService::Start() {
       while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
     }));
   }
+}
+
+grpc::CompletionQueue* KvService::queue() {
+  TKV_CHECK(!impl_->cqs.empty());
+  return impl_->cqs.front().get();
 }
 
 void KvService::SetServing(bool serving) { impl_->serving = serving; }

@@ -38,8 +38,9 @@
 #include "server/txn_kv.h"
 
 namespace grpc {
+class CompletionQueue;
 class ServerBuilder;
-}
+}  // namespace grpc
 
 namespace tinykv::server {
 
@@ -83,6 +84,10 @@ class KvService {
   void Register(grpc::ServerBuilder& builder);
   // Once the server is started: begins taking calls.
   void Start();
+  // After Register: a queue this service's thread drains, for other
+  // components' asynchronous client calls (every tag a client::QueueTag).
+  // They must end before Stop.
+  grpc::CompletionQueue* queue();
   // What health checks answer (NOT_SERVING until set).
   void SetServing(bool serving);
   // Ends the Raft and Snapshot streams and health watches (at shutdown,

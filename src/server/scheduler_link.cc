@@ -138,12 +138,20 @@ Status SchedulerLink::Register(const std::string& advertise_address) {
   return s;
 }
 
-void SchedulerLink::OpenStream() {
-  stream_ = client_.OpenRegionHeartbeatStream(
+void SchedulerLink::OpenStream(grpc::CompletionQueue* cq) {
+  TKV_CHECK(stream_owner_ == nullptr);
+  stream_owner_ = client_.OpenRegionHeartbeatStream(
       [this](const schedulerpb::RegionHeartbeatResponse& r) { OnResponse(r); },
       [this] {
         if (raftstore::Store* s = store_.load()) s->ReportAllRegions();
-      });
+      },
+      cq);
+  stream_.store(stream_owner_.get());
+}
+
+void SchedulerLink::CloseStream() {
+  stream_.store(nullptr);
+  stream_owner_.reset();
 }
 
 void SchedulerLink::Start(raftstore::Store* store, Stats stats,
@@ -205,13 +213,14 @@ void SchedulerLink::AskSplit(const metapb::Region& region,
 }
 
 void SchedulerLink::ReportRegion(const raftstore::RegionHeartbeat& hb) {
-  if (!stream_) return;
+  client::RegionHeartbeatStream* stream = stream_.load();
+  if (stream == nullptr) return;
   schedulerpb::RegionHeartbeatRequest req;
   *req.mutable_region() = hb.region;
   *req.mutable_leader() = hb.leader;
   for (const auto& p : hb.pending_peers) *req.add_pending_peers() = p;
   req.set_approximate_size(hb.approximate_size);
-  stream_->Send(std::move(req));
+  stream->Send(std::move(req));
 }
 
 void SchedulerLink::OnResponse(const schedulerpb::RegionHeartbeatResponse& r) {

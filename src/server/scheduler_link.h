@@ -28,6 +28,10 @@
 #include "server/transport.h"
 #include "storage/engine.h"
 
+namespace grpc {
+class CompletionQueue;
+}
+
 namespace tinykv::raftstore {
 class Store;
 }
@@ -53,9 +57,15 @@ class SchedulerLink final : public raftstore::SchedulerClient {
   // Registers (or updates) the store's address. Call once serving.
   Status Register(const std::string& advertise_address);
 
-  // Opens the region heartbeat stream. Call before the store runs (its
-  // leaders report through it); responses wait for Start.
-  void OpenStream();
+  // Opens the region heartbeat stream; its operations complete on `cq`
+  // (whose thread runs their QueueTags) or, without, on a queue and thread
+  // of the stream's own. Region reports before it are dropped (Start and
+  // every new stream have the store report all its regions again);
+  // responses wait for Start.
+  void OpenStream(grpc::CompletionQueue* cq = nullptr);
+  // Ends the stream. Call once nothing reports any more (the store's
+  // threads stopped), and before `cq` ends. Idempotent.
+  void CloseStream();
   struct Stats {
     std::string data_dir;          // for capacity and available space
     uint64_t start_time_s = 0;     // unix seconds
@@ -63,7 +73,7 @@ class SchedulerLink final : public raftstore::SchedulerClient {
   // Carries out operator steps on `store` and starts the store heartbeats.
   void Start(raftstore::Store* store, Stats stats, std::chrono::milliseconds heartbeat_interval);
   // Stops the store heartbeats and the worker; operator steps are no longer
-  // carried out. The stream stays until destruction (the store may still
+  // carried out. The stream stays until CloseStream (the store may still
   // report while it stops). Idempotent.
   void Stop();
 
@@ -84,7 +94,8 @@ class SchedulerLink final : public raftstore::SchedulerClient {
   client::SchedulerClient resolver_client_;  // short timeouts: the transport waits on it
   uint64_t store_id_ = 0;
   std::atomic<raftstore::Store*> store_{nullptr};
-  std::unique_ptr<client::RegionHeartbeatStream> stream_;
+  std::unique_ptr<client::RegionHeartbeatStream> stream_owner_;
+  std::atomic<client::RegionHeartbeatStream*> stream_{nullptr};  // read by the store's threads
 
   std::mutex mu_;
   std::condition_variable cv_;

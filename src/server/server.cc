@@ -83,6 +83,8 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   server->address_ = std::move(grpc_server.second);
   service->Start();
   service->SetServing(true);
+  // On the service's queue: its thread stays the only one that polls.
+  if (server->link_ != nullptr) server->link_->OpenStream(service->queue());
   if (server->link_ != nullptr) {
     // Other stores and clients find this store through the scheduler.
     std::string advertise =
@@ -113,7 +115,6 @@ Status Server::StartStore() {
     TKV_ASSIGN_OR_RETURN(auto joined, link_->Join(*engine_, addr, std::chrono::seconds(60)));
     store_id = joined.store_id;
     resolver = link_->Resolver();
-    link_->OpenStream();
   } else {
     TKV_ASSIGN_OR_RETURN(auto members, ParseInitialCluster(config_.initial_cluster));
     TKV_RETURN_IF_ERROR(BootstrapFixed(members));
@@ -181,6 +182,9 @@ void Server::StopStore() {
   transport_->Stop();
   store_->Stop();
   runner_.reset();
+  // Nothing reports any more; the service's queue, which the stream uses,
+  // ends later.
+  if (link_ != nullptr) link_->CloseStream();
 }
 
 void Server::Shutdown() {
