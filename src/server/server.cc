@@ -84,6 +84,7 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   service->Start();
   service->SetServing(true);
   // On the service's queue: its thread stays the only one that polls.
+  if (server->transport_ != nullptr) server->transport_->SetQueue(service->queue());
   if (server->link_ != nullptr) server->link_->OpenStream(service->queue());
   if (server->link_ != nullptr) {
     // Other stores and clients find this store through the scheduler.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "client/queue_tag.h"
 #include "common/thread_name.h"
 #include "raftstore/store.h"
 #include "tinykvpb.grpc.pb.h"
@@ -32,13 +33,17 @@ uint64_t NowMs() { return SystemClock().NowMs(); }
 
 }  // namespace
 
-// One destination store: a thread for Raft messages and one for snapshots.
+// One destination store: the Raft message stream, on gRPC's async API with
+// its operations completing on the transport's queue (a store's KvService
+// queue), and a thread for snapshots. One write is in flight at a time: the
+// thread that queues messages starts it when the stream is idle (the raft
+// poller, so a message leaves without a thread hand-off), and the queue's
+// thread starts the next one when a write completes.
 class GrpcTransport::Connection {
  public:
   Connection(uint64_t to_store, StoreResolver& resolver, const TransportConfig& config,
-             raftstore::Store* store)
-      : to_store_(to_store), resolver_(resolver), config_(config), store_(store) {
-    msg_thread_ = NamedThread(fmt::format("raft-to-{}", to_store_), [this] { RunMessages(); });
+             raftstore::Store* store, grpc::CompletionQueue* cq)
+      : to_store_(to_store), resolver_(resolver), config_(config), store_(store), cq_(cq) {
     snap_thread_ = NamedThread(fmt::format("snap-to-{}", to_store_), [this] { RunSnapshots(); });
   }
 
@@ -46,7 +51,7 @@ class GrpcTransport::Connection {
 
   void Enqueue(std::vector<RaftMessage>& msgs) {
     std::vector<RaftMessage> dropped;
-    bool wake_msgs = false, wake_snaps = false;
+    bool wake_snaps = false;
     {
       std::lock_guard lock(mu_);
       for (RaftMessage& m : msgs) {
@@ -63,31 +68,53 @@ class GrpcTransport::Connection {
           dropped.push_back(std::move(m));
         } else {
           msgs_.push_back(std::move(m));
-          wake_msgs = true;
         }
       }
+      PumpLocked(dropped);
     }
-    if (wake_msgs) msg_cv_.notify_one();
     if (wake_snaps) snap_cv_.notify_one();
     for (const RaftMessage& m : dropped) Failed(m);
   }
 
-  void Stop() {
+  // Once the queue exists: what was queued before it goes out.
+  void SetQueue(grpc::CompletionQueue* cq) {
+    std::vector<RaftMessage> dropped;
     {
       std::lock_guard lock(mu_);
+      cq_ = cq;
+      PumpLocked(dropped);
+    }
+    for (const RaftMessage& m : dropped) Failed(m);
+  }
+
+  void Stop() {
+    std::vector<RaftMessage> dropped;
+    {
+      std::unique_lock lock(mu_);
       if (stop_) return;
       stop_ = true;
-      // Unblock a Write waiting on a peer that does not read.
-      if (msg_ctx_) msg_ctx_->TryCancel();
+      // Unblock a snapshot Write waiting on a peer that does not read.
       if (snap_ctx_) snap_ctx_->TryCancel();
+      PumpLocked(dropped);  // ends the stream
+      stream_cv_.wait(lock, [&] { return stream_ == nullptr; });
+      dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
+                     std::make_move_iterator(msgs_.end()));
+      msgs_.clear();
     }
-    msg_cv_.notify_all();
     snap_cv_.notify_all();
-    msg_thread_.join();
     snap_thread_.join();
+    for (const RaftMessage& m : dropped) Failed(m);
   }
 
  private:
+  enum class Op { kStart, kWrite, kFinish };
+  struct OpTag final : client::QueueTag {
+    OpTag(Connection* c, Op op) : c(c), op(op) {}
+    void Proceed(bool ok) override { c->OnEvent(op, ok); }
+    Connection* const c;
+    const Op op;
+  };
+
   // The stub, created when the address is known; Forget() makes the next
   // call resolve the address again (the store may have moved).
   std::shared_ptr<tinykvpb::TinyKv::Stub> Stub() {
@@ -121,72 +148,93 @@ class GrpcTransport::Connection {
     store_->ReportUnreachable(m.region_id(), m.to_peer().id());
   }
 
-  void RunMessages() {
-    std::unique_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<grpc::ClientWriter<RaftMessage>> writer;
-    raft_serverpb::Done done;
-    uint64_t backoff = config_.reconnect_min_backoff_ms, retry_at = 0;
-    bool connected_once = false;
-    while (true) {
-      std::vector<RaftMessage> batch;
-      {
-        std::unique_lock lock(mu_);
-        msg_cv_.wait(lock, [&] { return stop_ || !msgs_.empty(); });
-        if (stop_) break;
-        batch.assign(std::make_move_iterator(msgs_.begin()), std::make_move_iterator(msgs_.end()));
+  // Starts what the stream's state calls for: a stream, the next write, or,
+  // once broken or stopping, its end. Messages that cannot go (no stream
+  // within the backoff, no address) move to `dropped`.
+  void PumpLocked(std::vector<RaftMessage>& dropped) {
+    if (stream_ == nullptr) {
+      if (stop_ || cq_ == nullptr || msgs_.empty()) return;
+      std::shared_ptr<tinykvpb::TinyKv::Stub> stub = NowMs() >= retry_at_ ? Stub() : nullptr;
+      if (stub == nullptr) {
+        dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
+                       std::make_move_iterator(msgs_.end()));
         msgs_.clear();
+        return;
       }
-      if (!writer) {
-        std::shared_ptr<tinykvpb::TinyKv::Stub> stub = NowMs() >= retry_at ? Stub() : nullptr;
-        if (stub == nullptr) {
-          for (const RaftMessage& m : batch) Failed(m);
-          continue;
-        }
-        ctx = std::make_unique<grpc::ClientContext>();
-        {
-          std::lock_guard lock(mu_);
-          if (stop_) break;
-          msg_ctx_ = ctx.get();
-        }
-        writer = stub->Raft(ctx.get(), &done);
-      }
-      size_t sent = 0;
-      for (; sent < batch.size(); ++sent) {
-        grpc::WriteOptions opts;
-        if (sent + 1 < batch.size()) opts.set_buffer_hint();  // coalesce the batch
-        if (!writer->Write(batch[sent], opts)) break;
-      }
-      if (sent == batch.size()) {
-        if (!connected_once) spdlog::info("raft stream to store {} is up", to_store_);
-        connected_once = true;
-        backoff = config_.reconnect_min_backoff_ms;
-        continue;
-      }
-      grpc::Status st = writer->Finish();
-      {
-        std::lock_guard lock(mu_);
-        msg_ctx_ = nullptr;
-      }
-      writer.reset();
-      ctx.reset();
-      ForgetStub();
-      if (connected_once) {
-        spdlog::warn("raft stream to store {} broke: {}; reconnecting in {} ms", to_store_,
-                     st.error_message(), backoff);
-      }
-      connected_once = false;
-      for (size_t i = sent; i < batch.size(); ++i) Failed(batch[i]);
-      retry_at = NowMs() + backoff;
-      backoff = std::min(backoff * 2, config_.reconnect_max_backoff_ms);
+      ctx_ = std::make_unique<grpc::ClientContext>();
+      stream_ = stub->PrepareAsyncRaft(ctx_.get(), &done_, cq_);
+      starting_ = true;
+      writing_ = finishing_ = broken_ = cancelled_ = false;
+      stream_->StartCall(&start_tag_);
+      return;
     }
-    if (writer) {
-      ctx->TryCancel();
-      (void)writer->Finish();
+    if (broken_ || stop_) {
+      if (!cancelled_) {
+        cancelled_ = true;
+        ctx_->TryCancel();  // the write in flight comes back at once
+      }
+      if (!starting_ && !writing_ && !finishing_) {
+        finishing_ = true;
+        stream_->Finish(&status_, &finish_tag_);
+      }
+      return;
     }
-    std::lock_guard lock(mu_);
-    msg_ctx_ = nullptr;
-    for (const RaftMessage& m : msgs_) Failed(m);
-    msgs_.clear();
+    if (starting_ || writing_ || msgs_.empty()) return;
+    writing_ = true;
+    sending_ = std::move(msgs_.front());
+    msgs_.pop_front();
+    grpc::WriteOptions opts;
+    if (!msgs_.empty()) opts.set_buffer_hint();  // coalesce what is queued
+    stream_->Write(sending_, opts, &write_tag_);
+  }
+
+  // On the queue's thread.
+  void OnEvent(Op op, bool ok) {
+    std::vector<RaftMessage> dropped;
+    {
+      std::lock_guard lock(mu_);
+      switch (op) {
+        case Op::kStart:
+          starting_ = false;
+          if (!ok) broken_ = true;
+          break;
+        case Op::kWrite:
+          writing_ = false;
+          if (!ok) {
+            broken_ = true;
+            dropped.push_back(std::move(sending_));
+            break;
+          }
+          if (!connected_once_) spdlog::info("raft stream to store {} is up", to_store_);
+          connected_once_ = true;
+          backoff_ = config_.reconnect_min_backoff_ms;
+          break;
+        case Op::kFinish:
+          if (!stop_) {
+            if (connected_once_) {
+              spdlog::warn("raft stream to store {} broke: {}; reconnecting in {} ms", to_store_,
+                           status_.error_message(), backoff_);
+            }
+            retry_at_ = NowMs() + backoff_;
+            backoff_ = std::min(backoff_ * 2, config_.reconnect_max_backoff_ms);
+          }
+          connected_once_ = false;
+          stream_.reset();
+          ctx_.reset();
+          ForgetStub();
+          stream_cv_.notify_all();
+          // What was queued is reported unreachable (Raft sends again); the
+          // next message reopens the stream once the backoff is over.
+          if (!stop_) {
+            dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
+                           std::make_move_iterator(msgs_.end()));
+            msgs_.clear();
+          }
+          break;
+      }
+      if (op != Op::kFinish) PumpLocked(dropped);
+    }
+    for (const RaftMessage& m : dropped) Failed(m);
   }
 
   void RunSnapshots() {
@@ -273,12 +321,23 @@ class GrpcTransport::Connection {
   std::shared_ptr<tinykvpb::TinyKv::Stub> stub_;
 
   std::mutex mu_;
-  std::condition_variable msg_cv_, snap_cv_;  // one per thread
+  std::condition_variable snap_cv_, stream_cv_;
   std::deque<RaftMessage> msgs_, snaps_;
   bool stop_ = false;
-  grpc::ClientContext* msg_ctx_ = nullptr;
   grpc::ClientContext* snap_ctx_ = nullptr;
-  std::thread msg_thread_, snap_thread_;
+  std::thread snap_thread_;
+
+  // The message stream (mu_).
+  grpc::CompletionQueue* cq_;
+  OpTag start_tag_{this, Op::kStart}, write_tag_{this, Op::kWrite}, finish_tag_{this, Op::kFinish};
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientAsyncWriter<RaftMessage>> stream_;
+  raft_serverpb::Done done_;
+  grpc::Status status_;
+  RaftMessage sending_;
+  bool starting_ = false, writing_ = false, finishing_ = false, broken_ = false,
+       cancelled_ = false, connected_once_ = false;
+  uint64_t backoff_ = config_.reconnect_min_backoff_ms, retry_at_ = 0;
 };
 
 GrpcTransport::GrpcTransport(uint64_t store_id, std::shared_ptr<StoreResolver> resolver,
@@ -295,8 +354,14 @@ void GrpcTransport::Send(RaftMessage msg) {
 
 GrpcTransport::Connection& GrpcTransport::ConnectionTo(uint64_t store_id) {
   auto& c = connections_[store_id];
-  if (!c) c = std::make_unique<Connection>(store_id, *resolver_, config_, store_);
+  if (!c) c = std::make_unique<Connection>(store_id, *resolver_, config_, store_, cq_);
   return *c;
+}
+
+void GrpcTransport::SetQueue(grpc::CompletionQueue* cq) {
+  std::lock_guard lock(mu_);
+  cq_ = cq;
+  for (auto& [id, c] : connections_) c->SetQueue(cq);
 }
 
 void GrpcTransport::Flush() {
@@ -304,6 +369,7 @@ void GrpcTransport::Flush() {
     pending_.clear();
     return;
   }
+  std::lock_guard lock(mu_);
   for (auto& [to, msgs] : pending_) {
     if (msgs.empty()) continue;
     ConnectionTo(to).Enqueue(msgs);
@@ -315,6 +381,7 @@ void GrpcTransport::Stop() {
   if (stopped_) return;
   stopped_ = true;
   pending_.clear();
+  std::lock_guard lock(mu_);
   for (auto& [id, c] : connections_) c->Stop();
   connections_.clear();
 }

@@ -2,9 +2,13 @@
 // tinykvpb.TinyKv's client-streaming Raft and Snapshot RPCs.
 //
 // Send (raft thread) buffers per destination store; Flush (once per poll
-// round) hands each store's batch to that store's connection, whose thread
-// writes it on one long-lived Raft stream (gRPC coalesces a batch into few
-// writes). A broken stream is re-opened with exponential backoff; messages
+// round) hands each store's batch to that store's connection, which writes
+// it on one long-lived Raft stream with gRPC's async API: the first write
+// from the raft thread itself when the stream is idle, the rest as writes
+// complete, on the thread that drains the transport's completion queue (a
+// store's KvService thread; gRPC coalesces a batch into few socket writes).
+// Messages wait for SetQueue. A broken stream is re-opened with exponential
+// backoff (when the next message comes); messages
 // that could not be sent, and messages over a connection's queue limit
 // (a slow or dead store must not make memory grow), are dropped and
 // reported to Raft as unreachable (the leader probes again later).
@@ -25,6 +29,10 @@
 #include "common/result.h"
 #include "raft_serverpb.pb.h"
 #include "raftstore/transport.h"
+
+namespace grpc {
+class CompletionQueue;
+}
 
 namespace tinykv::raftstore {
 class Store;
@@ -70,7 +78,12 @@ class GrpcTransport final : public raftstore::Transport {
   void Send(raft_serverpb::RaftMessage msg) override;
   void Flush() override;
 
-  // Stops every connection; later messages are dropped. Idempotent.
+  // Where the Raft streams' operations complete (every tag a
+  // client::QueueTag, run by the queue's thread). Stop before it ends.
+  void SetQueue(grpc::CompletionQueue* cq);
+
+  // Stops every connection, waiting for their streams to end; later
+  // messages are dropped. Idempotent.
   void Stop();
 
  private:
@@ -84,8 +97,10 @@ class GrpcTransport final : public raftstore::Transport {
 
   // Raft thread only (and Stop, after the raft thread stopped).
   std::map<uint64_t, std::vector<raft_serverpb::RaftMessage>> pending_;
-  std::map<uint64_t, std::unique_ptr<Connection>> connections_;
   bool stopped_ = false;
+  std::mutex mu_;  // the raft thread and SetQueue
+  grpc::CompletionQueue* cq_ = nullptr;
+  std::map<uint64_t, std::unique_ptr<Connection>> connections_;
 };
 
 }  // namespace tinykv::server
