@@ -73,6 +73,7 @@ const toml_config::Fields<Config>& ConfigFields() {
       {"raftstore.max-snapshot-size", Field(AsSize, &Config::max_snapshot_size)},
       {"server.max-message-size", Field(AsSize, &Config::max_message_size)},
       {"server.shutdown-timeout", Field(AsDuration, &Config::shutdown_timeout)},
+      {"server.grpc-concurrency", Field(AsU64, &Config::grpc_concurrency)},
       {"storage.sync-write", Field(AsBool, &Config::sync_write)},
       {"storage.block-cache-size", Field(AsSize, &Config::block_cache_size)},
       {"storage.max-pending-write-size", Field(AsSize, &Config::max_pending_write_size)},
@@ -138,6 +139,9 @@ Status ValidateConfig(const Config& c) {
     return invalid(fmt::format("server.addr '{}' must be HOST:PORT", c.addr));
   }
   if (c.data_dir.empty()) return invalid("server.data-dir must not be empty");
+  if (c.grpc_concurrency < 1 || c.grpc_concurrency > 64) {
+    return invalid(fmt::format("server.grpc-concurrency {} must be 1 to 64", c.grpc_concurrency));
+  }
   if (c.max_key_size == 0) return invalid("limits.max-key-size must be at least 1");
   if (c.max_value_size == 0) return invalid("limits.max-value-size must be at least 1");
   if (c.max_scan_limit == 0) return invalid("limits.max-scan-limit must be at least 1");

@@ -36,6 +36,8 @@ struct Config {
   std::string initial_cluster;
   size_t max_message_size = 16u << 20;  // largest gRPC request accepted, and largest scan response
   std::chrono::milliseconds shutdown_timeout{10000};  // grace period for in-flight requests
+  // Threads (each with its completion queue) that take gRPC calls; 1 to 64.
+  uint64_t grpc_concurrency = 1;
 
   // [storage]
   bool sync_write = true;                     // fsync before acknowledging a write

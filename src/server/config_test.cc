@@ -114,6 +114,23 @@ TEST(ConfigTest, ApplyPoolSizeIsZeroOrOne) {
   EXPECT_NE(s.message().find("raftstore.apply-pool-size"), std::string::npos) << s;
 }
 
+TEST(ConfigTest, GrpcConcurrencyIsOneToSixtyFour) {
+  auto validate = [](int n) {
+    auto c = ParseConfig(fmt::format("[server]\nstandalone = true\ngrpc-concurrency = {}\n", n), "t");
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return c.status();
+    EXPECT_EQ(c->grpc_concurrency, static_cast<uint64_t>(n));
+    return ValidateConfig(*c);
+  };
+  EXPECT_TRUE(validate(1).ok()) << validate(1);
+  EXPECT_TRUE(validate(64).ok()) << validate(64);
+  for (int bad : {0, 65}) {
+    Status s = validate(bad);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    EXPECT_NE(s.message().find("server.grpc-concurrency"), std::string::npos) << s;
+  }
+}
+
 TEST(ConfigTest, ByteSizes) {
   EXPECT_EQ(*ParseByteSize("4096"), 4096u);
   EXPECT_EQ(*ParseByteSize("4KiB"), 4096u);
@@ -221,6 +238,7 @@ TEST(ConfigTest, ExampleFileHoldsTheDefaults) {
   EXPECT_EQ(c->standalone, d.standalone);
   EXPECT_EQ(c->max_message_size, d.max_message_size);
   EXPECT_EQ(c->shutdown_timeout, d.shutdown_timeout);
+  EXPECT_EQ(c->grpc_concurrency, d.grpc_concurrency);
   EXPECT_EQ(c->sync_write, d.sync_write);
   EXPECT_EQ(c->block_cache_size, d.block_cache_size);
   EXPECT_EQ(c->max_pending_write_size, d.max_pending_write_size);

@@ -68,8 +68,9 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
                                 .max_scan_limit = config.max_scan_limit,
                                 .max_response_bytes = config.max_message_size,
                                 .max_batch_keys = config.max_batch_keys});
-  server->service_ = std::make_unique<KvService>(*server->raw_, *server->txn_, std::move(sink),
-                                                 config.max_snapshot_size);
+  server->service_ =
+      std::make_unique<KvService>(*server->raw_, *server->txn_, std::move(sink),
+                                  config.max_snapshot_size, static_cast<int>(config.grpc_concurrency));
 
   KvService* service = server->service_.get();
   TKV_ASSIGN_OR_RETURN(

@@ -2,6 +2,8 @@
 // behaviour, limits, health and reflection, restart and shutdown.
 #include "server/server.h"
 
+#include <fmt/format.h>
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -171,6 +173,24 @@ TEST_F(ServerTest, RequestOverMessageLimitIsRefusedAndServerStaysUp) {
   ASSERT_TRUE(Put("small", "ok", &resp).ok());
   EXPECT_EQ(resp.error(), "");
   EXPECT_EQ(Get("small").value(), "ok");
+}
+
+// server.grpc-concurrency: calls spread over several queues and threads.
+TEST_F(ServerTest, ServesOnSeveralGrpcThreads) {
+  config_.grpc_concurrency = 3;
+  StartServer();
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([this, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string key = fmt::format("k{}-{}", t, i);
+        kvrpcpb::RawPutResponse resp;
+        EXPECT_TRUE(Put(key, "v" + key, &resp).ok());
+        EXPECT_EQ(Get(key).value(), "v" + key);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
 }
 
 TEST_F(ServerTest, HealthServiceReportsServing) {
