@@ -82,8 +82,10 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
                        .configure = [service](grpc::ServerBuilder& b) { service->Register(b); }}));
   server->grpc_ = std::move(grpc_server.first);
   server->address_ = std::move(grpc_server.second);
-  service->Start();
+  // Serving before the first call is taken: a health watch never sees a
+  // NOT_SERVING of the start.
   service->SetServing(true);
+  service->Start();
   // On the service's queue: its thread stays the only one that polls.
   if (server->transport_ != nullptr) server->transport_->SetQueue(service->queue());
   if (server->link_ != nullptr) server->link_->OpenStream(service->queue());

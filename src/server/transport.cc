@@ -45,6 +45,8 @@ class GrpcTransport::Connection {
              raftstore::Store* store, grpc::CompletionQueue* cq)
       : to_store_(to_store), resolver_(resolver), config_(config), store_(store), cq_(cq) {
     snap_thread_ = NamedThread(fmt::format("snap-to-{}", to_store_), [this] { RunSnapshots(); });
+    resolve_thread_ =
+        NamedThread(fmt::format("resolve-to-{}", to_store_), [this] { RunResolver(); });
   }
 
   ~Connection() { Stop(); }
@@ -102,7 +104,9 @@ class GrpcTransport::Connection {
       msgs_.clear();
     }
     snap_cv_.notify_all();
+    resolve_cv_.notify_all();
     snap_thread_.join();
+    resolve_thread_.join();
     for (const RaftMessage& m : dropped) Failed(m);
   }
 
@@ -137,15 +141,50 @@ class GrpcTransport::Connection {
     return stub_;
   }
 
+  std::shared_ptr<tinykvpb::TinyKv::Stub> CachedStub() {
+    std::lock_guard lock(stub_mu_);
+    return stub_;
+  }
+
+  // The resolver thread: looks up the address when a stream is to open.
+  void RunResolver() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      resolve_cv_.wait(lock, [&] { return stop_ || resolving_; });
+      if (stop_) return;
+      lock.unlock();
+      bool found = Stub() != nullptr;
+      lock.lock();
+      resolving_ = false;
+      std::vector<RaftMessage> dropped;
+      if (!found) {
+        // Unknown for now: what waited is unreachable; try again later.
+        dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
+                       std::make_move_iterator(msgs_.end()));
+        msgs_.clear();
+        retry_at_ = NowMs() + backoff_;
+        backoff_ = std::min(backoff_ * 2, config_.reconnect_max_backoff_ms);
+      } else {
+        PumpLocked(dropped);
+      }
+      lock.unlock();
+      for (const RaftMessage& m : dropped) Failed(m);
+      lock.lock();
+    }
+  }
+
   void ForgetStub() {
     std::lock_guard lock(stub_mu_);
     stub_.reset();
   }
 
-  void Failed(const RaftMessage& m) {
-    if (store_ == nullptr) return;
-    if (IsSnapshot(m)) store_->ReportSnapshot(m.region_id(), m.to_peer().id(), false);
-    store_->ReportUnreachable(m.region_id(), m.to_peer().id());
+  void Failed(const RaftMessage& m) { Failed(store_, m); }
+  // Static: OnEvent reports after unlocking, when Stop may already have
+  // returned and the connection be gone.
+  static void Failed(raftstore::Store* store, const RaftMessage& m) {
+    if (store == nullptr) return;
+    if (IsSnapshot(m)) store->ReportSnapshot(m.region_id(), m.to_peer().id(), false);
+    store->ReportUnreachable(m.region_id(), m.to_peer().id());
   }
 
   // Starts what the stream's state calls for: a stream, the next write, or,
@@ -153,12 +192,18 @@ class GrpcTransport::Connection {
   // within the backoff, no address) move to `dropped`.
   void PumpLocked(std::vector<RaftMessage>& dropped) {
     if (stream_ == nullptr) {
-      if (stop_ || cq_ == nullptr || msgs_.empty()) return;
-      std::shared_ptr<tinykvpb::TinyKv::Stub> stub = NowMs() >= retry_at_ ? Stub() : nullptr;
-      if (stub == nullptr) {
+      if (stop_ || cq_ == nullptr || msgs_.empty() || resolving_) return;
+      if (NowMs() < retry_at_) {
         dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
                        std::make_move_iterator(msgs_.end()));
         msgs_.clear();
+        return;
+      }
+      std::shared_ptr<tinykvpb::TinyKv::Stub> stub = CachedStub();
+      if (stub == nullptr) {
+        // Finding the address may ask the scheduler: not on the poller.
+        resolving_ = true;
+        resolve_cv_.notify_one();
         return;
       }
       ctx_ = std::make_unique<grpc::ClientContext>();
@@ -191,6 +236,7 @@ class GrpcTransport::Connection {
   // On the queue's thread.
   void OnEvent(Op op, bool ok) {
     std::vector<RaftMessage> dropped;
+    raftstore::Store* const store = store_;
     {
       std::lock_guard lock(mu_);
       switch (op) {
@@ -234,7 +280,7 @@ class GrpcTransport::Connection {
       }
       if (op != Op::kFinish) PumpLocked(dropped);
     }
-    for (const RaftMessage& m : dropped) Failed(m);
+    for (const RaftMessage& m : dropped) Failed(store, m);
   }
 
   void RunSnapshots() {
@@ -321,11 +367,12 @@ class GrpcTransport::Connection {
   std::shared_ptr<tinykvpb::TinyKv::Stub> stub_;
 
   std::mutex mu_;
-  std::condition_variable snap_cv_, stream_cv_;
+  std::condition_variable snap_cv_, stream_cv_, resolve_cv_;
   std::deque<RaftMessage> msgs_, snaps_;
   bool stop_ = false;
   grpc::ClientContext* snap_ctx_ = nullptr;
-  std::thread snap_thread_;
+  std::thread snap_thread_, resolve_thread_;
+  bool resolving_ = false;  // the resolver thread is looking up the address
 
   // The message stream (mu_).
   grpc::CompletionQueue* cq_;
