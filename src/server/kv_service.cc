@@ -118,6 +118,9 @@ template <typename Msg>
 struct StreamHandlers {
   std::function<grpc::Status(Msg&)> on_message;  // non-OK ends the stream with it
   std::function<grpc::Status()> on_end;          // empty: OK
+  // After on_end said OK and the client got that answer: a stream cut off
+  // (cancelled, connection lost) also ends its reads, but never gets here.
+  std::function<void()> on_delivered;
 };
 
 template <typename Msg>
@@ -163,12 +166,17 @@ class ReadStreamCall final : public Tag, public StreamCloser {
         return Read();
       }
       case State::kReading: {
-        if (!ok) return Finish(handlers_.on_end ? handlers_.on_end() : grpc::Status::OK);
+        if (!ok) {
+          grpc::Status st = handlers_.on_end ? handlers_.on_end() : grpc::Status::OK;
+          ended_well_ = st.ok();
+          return Finish(st);
+        }
         if (grpc::Status st = handlers_.on_message(msg_); !st.ok()) return Finish(st);
         msg_.Clear();
         return Read();
       }
       case State::kFinishing:
+        if (ok && ended_well_ && handlers_.on_delivered) handlers_.on_delivered();
         if (registered_) method_.registry_.Remove(this);
         delete this;
         return;
@@ -202,6 +210,7 @@ class ReadStreamCall final : public Tag, public StreamCloser {
   Msg msg_;
   State state_ = State::kWaiting;
   bool registered_ = false;
+  bool ended_well_ = false;
 };
 
 }  // namespace
@@ -441,12 +450,15 @@ void KvService::Impl::AddMethods() {
           a->data += c.data();
           return grpc::Status::OK;
         };
-        h->on_end = [this, a] {
+        h->on_end = [a] {
           if (!a->head)
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty snapshot stream");
+          return grpc::Status::OK;
+        };
+        // Only a snapshot whose sender closed the stream is whole.
+        h->on_delivered = [this, a] {
           a->head->mutable_message()->mutable_snapshot()->set_data(std::move(a->data));
           sink(std::move(*a->head));
-          return grpc::Status::OK;
         };
         return grpc::Status::OK;
       }));

@@ -17,7 +17,9 @@
 //
 // Raft: a stream of messages from another store, each handed to the sink.
 // Snapshot: a stream of chunks (the message, then its data), reassembled
-// and handed to the sink as one message; over max_snapshot_size is refused.
+// and handed to the sink as one message once the sender has closed the
+// stream and heard OK (a stream cut off mid-way is dropped); over
+// max_snapshot_size is refused.
 //
 // Health: Check answers SERVING or NOT_SERVING for "" and "tinykvpb.TinyKv"
 // (NOT_FOUND for other names); Watch sends the status, and NOT_SERVING when
