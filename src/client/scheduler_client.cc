@@ -556,11 +556,7 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
     } else {
       own_cq_ = std::make_unique<grpc::CompletionQueue>();
       cq_ = own_cq_.get();
-      drain_ = NamedThread("pd-stream-cq", [q = cq_] {
-        void* tag;
-        bool ok;
-        while (q->Next(&tag, &ok)) static_cast<QueueTag*>(tag)->Proceed(ok);
-      });
+      drain_ = NamedThread("pd-stream-cq", [q = cq_] { DrainQueue(q); });
     }
     thread_ = NamedThread("pd-stream", [this] { Run(); });
   }
@@ -591,20 +587,17 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
   using Stream = grpc::ClientAsyncReaderWriter<schedulerpb::RegionHeartbeatRequest,
                                                schedulerpb::RegionHeartbeatResponse>;
   enum class Op { kStart, kRead, kWrite, kFinish };
-  struct OpTag final : QueueTag {
-    OpTag(HeartbeatStreamImpl* s, Op op) : s(s), op(op) {}
-    void Proceed(bool ok) override { s->OnEvent(op, ok); }
-    HeartbeatStreamImpl* const s;
-    const Op op;
-  };
 
   // Opens streams until stopped, with backoff between broken ones.
   void Run() {
     auto backoff = kMinBackoff;
+    auto grow = [&] {
+      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    };
     while (true) {
       if (!impl_.EnsureClusterId(Clock::now() + impl_.options.rpc_timeout).ok()) {
         if (WaitStop(backoff)) return;
-        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+        grow();
         continue;
       }
       grpc::Status st;
@@ -628,7 +621,7 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
       spdlog::warn("region heartbeat stream to {} broke ({}); reconnecting in {} ms",
                    impl_.address, st.error_message(), backoff.count());
       if (WaitStop(backoff)) return;
-      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+      grow();
     }
   }
 
@@ -724,8 +717,10 @@ class HeartbeatStreamImpl final : public RegionHeartbeatStream {
   grpc::CompletionQueue* cq_ = nullptr;
   std::unique_ptr<grpc::CompletionQueue> own_cq_;
   std::thread drain_;  // drains own_cq_
-  OpTag start_tag_{this, Op::kStart}, read_tag_{this, Op::kRead}, write_tag_{this, Op::kWrite},
-      finish_tag_{this, Op::kFinish};
+  CallbackTag start_tag_{[this](bool ok) { OnEvent(Op::kStart, ok); }},
+      read_tag_{[this](bool ok) { OnEvent(Op::kRead, ok); }},
+      write_tag_{[this](bool ok) { OnEvent(Op::kWrite, ok); }},
+      finish_tag_{[this](bool ok) { OnEvent(Op::kFinish, ok); }};
 
   std::mutex mu_;
   std::condition_variable cv_;

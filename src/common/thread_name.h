@@ -1,5 +1,5 @@
 // Names threads, so that top -H, perf and gdb tell the store's threads apart
-// ("raft-poller", "raft-to-2", ...).
+// ("raft-poller", "grpc-kv-0", ...).
 #pragma once
 
 #include <string>

@@ -259,7 +259,6 @@ class WatchCall final : public Tag, public StreamCloser {
  public:
   WatchCall(KvService::Impl& impl, grpc::ServerCompletionQueue* cq)
       : impl_(impl), cq_(cq), writer_(&ctx_) {
-    done_.call = this;
     ctx_.AsyncNotifyWhenDone(&done_);
     impl_.health.RequestWatch(&ctx_, &req_, &writer_, cq_, cq_, this);
   }
@@ -289,18 +288,14 @@ class WatchCall final : public Tag, public StreamCloser {
     if (release) Release();
   }
 
-  // Any thread.
+  // Any thread (once registered, so matched).
   void Close() override {
     std::lock_guard lock(mu_);
     closing_ = true;
-    if (matched_ && !in_flight_ && !finished_ && !done_seen_) SendLocked();
+    if (!in_flight_ && !finished_ && !done_seen_) SendLocked();
   }
 
  private:
-  struct DoneTag final : Tag {
-    WatchCall* call = nullptr;
-    void Proceed(bool) override { call->OnDone(); }
-  };
 
   void OnDone() {
     bool release;
@@ -338,7 +333,7 @@ class WatchCall final : public Tag, public StreamCloser {
   grpc::ServerContext ctx_;
   HealthCheckRequest req_;
   grpc::ServerAsyncWriter<HealthCheckResponse> writer_;
-  DoneTag done_;
+  client::CallbackTag done_{[this](bool) { OnDone(); }};
   bool matched_ = false;     // queue thread only
   bool registered_ = false;  // queue thread only
   std::mutex mu_;
@@ -413,14 +408,10 @@ void KvService::Impl::AddMethods() {
 
   using raft_serverpb::RaftMessage;
   using raft_serverpb::SnapshotChunk;
-  auto refuse = [this]() -> std::optional<grpc::Status> {
-    if (!sink)
-      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft");
-    return std::nullopt;
-  };
+  const grpc::Status no_raft(grpc::StatusCode::UNIMPLEMENTED, "a standalone server runs no Raft");
   methods.push_back(std::make_unique<ReadStreamMethod<RaftMessage>>(
-      streams, TKV_REQUEST_STREAM(kv, Raft), [this, refuse](StreamHandlers<RaftMessage>* h) {
-        if (auto st = refuse()) return *st;
+      streams, TKV_REQUEST_STREAM(kv, Raft), [this, no_raft](StreamHandlers<RaftMessage>* h) {
+        if (!sink) return no_raft;
         h->on_message = [this](RaftMessage& m) {
           sink(std::move(m));
           return grpc::Status::OK;
@@ -428,8 +419,8 @@ void KvService::Impl::AddMethods() {
         return grpc::Status::OK;
       }));
   methods.push_back(std::make_unique<ReadStreamMethod<SnapshotChunk>>(
-      streams, TKV_REQUEST_STREAM(kv, Snapshot), [this, refuse](StreamHandlers<SnapshotChunk>* h) {
-        if (auto st = refuse()) return *st;
+      streams, TKV_REQUEST_STREAM(kv, Snapshot), [this, no_raft](StreamHandlers<SnapshotChunk>* h) {
+        if (!sink) return no_raft;
         struct Assembly {
           std::optional<RaftMessage> head;
           std::string data;
@@ -523,11 +514,8 @@ void KvService::Start() {
   for (size_t i = 0; i < impl_->cqs.size(); ++i) {
     grpc::ServerCompletionQueue* cq = impl_->cqs[i].get();
     for (auto& m : impl_->methods) m->Listen(cq);
-    impl_->pollers.push_back(NamedThread(fmt::format("grpc-kv-{}", i), [cq] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
-    }));
+    impl_->pollers.push_back(
+        NamedThread(fmt::format("grpc-kv-{}", i), [cq] { client::DrainQueue(cq); }));
   }
 }
 
@@ -546,12 +534,8 @@ void KvService::Stop() {
   for (auto& cq : impl_->cqs) cq->Shutdown();
   for (auto& t : impl_->pollers) t.join();
   // Never started: nothing is in the queues but their shutdown.
-  if (impl_->pollers.empty()) {
-    void* tag = nullptr;
-    bool ok = false;
-    for (auto& cq : impl_->cqs)
-      while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
-  }
+  if (impl_->pollers.empty())
+    for (auto& cq : impl_->cqs) client::DrainQueue(cq.get());
 }
 
 }  // namespace tinykv::server

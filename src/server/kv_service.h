@@ -64,7 +64,7 @@ class StreamRegistry {
   void CloseAll();
 
  private:
-  std::recursive_mutex mu_;
+  std::mutex mu_;
   std::set<StreamCloser*> streams_;
   bool closing_ = false;
 };

@@ -88,8 +88,8 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   service->Start();
   // On the service's queue: its thread stays the only one that polls.
   if (server->transport_ != nullptr) server->transport_->SetQueue(service->queue());
-  if (server->link_ != nullptr) server->link_->OpenStream(service->queue());
   if (server->link_ != nullptr) {
+    server->link_->OpenStream(service->queue());
     // Other stores and clients find this store through the scheduler.
     std::string advertise =
         config.advertise_addr.empty() ? server->address_ : config.advertise_addr;

@@ -9,9 +9,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "health.grpc.pb.h"
+#include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 #include "tinykvpb.grpc.pb.h"
 
@@ -179,6 +182,19 @@ TEST_F(ServerTest, RequestOverMessageLimitIsRefusedAndServerStaysUp) {
 TEST_F(ServerTest, ServesOnSeveralGrpcThreads) {
   config_.grpc_concurrency = 3;
   StartServer();
+  // One named thread per queue (each names itself once it runs).
+  auto grpc_threads = [] {
+    int n = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name.starts_with("grpc-kv-")) ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return grpc_threads() == 3; }, std::chrono::seconds(10)))
+      << grpc_threads() << " grpc-kv threads";
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
     clients.emplace_back([this, t] {

@@ -99,9 +99,7 @@ class GrpcTransport::Connection {
       if (snap_ctx_) snap_ctx_->TryCancel();
       PumpLocked(dropped);  // ends the stream
       stream_cv_.wait(lock, [&] { return stream_ == nullptr; });
-      dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
-                     std::make_move_iterator(msgs_.end()));
-      msgs_.clear();
+      DropQueuedLocked(dropped);
     }
     snap_cv_.notify_all();
     resolve_cv_.notify_all();
@@ -112,12 +110,6 @@ class GrpcTransport::Connection {
 
  private:
   enum class Op { kStart, kWrite, kFinish };
-  struct OpTag final : client::QueueTag {
-    OpTag(Connection* c, Op op) : c(c), op(op) {}
-    void Proceed(bool ok) override { c->OnEvent(op, ok); }
-    Connection* const c;
-    const Op op;
-  };
 
   // The stub, created when the address is known; Forget() makes the next
   // call resolve the address again (the store may have moved).
@@ -159,11 +151,8 @@ class GrpcTransport::Connection {
       std::vector<RaftMessage> dropped;
       if (!found) {
         // Unknown for now: what waited is unreachable; try again later.
-        dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
-                       std::make_move_iterator(msgs_.end()));
-        msgs_.clear();
-        retry_at_ = NowMs() + backoff_;
-        backoff_ = std::min(backoff_ * 2, config_.reconnect_max_backoff_ms);
+        DropQueuedLocked(dropped);
+        BackOffLocked();
       } else {
         PumpLocked(dropped);
       }
@@ -171,6 +160,19 @@ class GrpcTransport::Connection {
       for (const RaftMessage& m : dropped) Failed(m);
       lock.lock();
     }
+  }
+
+  // Everything queued goes to `dropped` (reported unreachable).
+  void DropQueuedLocked(std::vector<RaftMessage>& dropped) {
+    dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
+                   std::make_move_iterator(msgs_.end()));
+    msgs_.clear();
+  }
+
+  // No new stream before the backoff is over; the next one waits longer.
+  void BackOffLocked() {
+    retry_at_ = NowMs() + backoff_;
+    backoff_ = std::min(backoff_ * 2, config_.reconnect_max_backoff_ms);
   }
 
   void ForgetStub() {
@@ -194,9 +196,7 @@ class GrpcTransport::Connection {
     if (stream_ == nullptr) {
       if (stop_ || cq_ == nullptr || msgs_.empty() || resolving_) return;
       if (NowMs() < retry_at_) {
-        dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
-                       std::make_move_iterator(msgs_.end()));
-        msgs_.clear();
+        DropQueuedLocked(dropped);
         return;
       }
       std::shared_ptr<tinykvpb::TinyKv::Stub> stub = CachedStub();
@@ -261,8 +261,7 @@ class GrpcTransport::Connection {
               spdlog::warn("raft stream to store {} broke: {}; reconnecting in {} ms", to_store_,
                            status_.error_message(), backoff_);
             }
-            retry_at_ = NowMs() + backoff_;
-            backoff_ = std::min(backoff_ * 2, config_.reconnect_max_backoff_ms);
+            BackOffLocked();
           }
           connected_once_ = false;
           stream_.reset();
@@ -272,9 +271,7 @@ class GrpcTransport::Connection {
           // What was queued is reported unreachable (Raft sends again); the
           // next message reopens the stream once the backoff is over.
           if (!stop_) {
-            dropped.insert(dropped.end(), std::make_move_iterator(msgs_.begin()),
-                           std::make_move_iterator(msgs_.end()));
-            msgs_.clear();
+            DropQueuedLocked(dropped);
           }
           break;
       }
@@ -376,7 +373,9 @@ class GrpcTransport::Connection {
 
   // The message stream (mu_).
   grpc::CompletionQueue* cq_;
-  OpTag start_tag_{this, Op::kStart}, write_tag_{this, Op::kWrite}, finish_tag_{this, Op::kFinish};
+  client::CallbackTag start_tag_{[this](bool ok) { OnEvent(Op::kStart, ok); }},
+      write_tag_{[this](bool ok) { OnEvent(Op::kWrite, ok); }},
+      finish_tag_{[this](bool ok) { OnEvent(Op::kFinish, ok); }};
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::unique_ptr<grpc::ClientAsyncWriter<RaftMessage>> stream_;
   raft_serverpb::Done done_;
