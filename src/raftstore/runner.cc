@@ -16,15 +16,32 @@ constexpr Store::Worker kAllWorkers[] = {Store::Worker::kPoller, Store::Worker::
                                          Store::Worker::kSnapshot, Store::Worker::kGc};
 }  // namespace
 
-StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller)
-    : store_(store), clock_(clock), apply_on_poller_(apply_on_poller) {}
+StoreRunner::StoreRunner(Store& store, const Clock& clock, bool apply_on_poller,
+                         std::function<void()> wake_poller)
+    : store_(store),
+      clock_(clock),
+      apply_on_poller_(apply_on_poller),
+      wake_poller_(std::move(wake_poller)) {}
+
+bool StoreRunner::PollOnce() {
+  bool polled = store_.RunOnce();
+  bool applied = apply_on_poller_ && store_.applier().RunOnce();
+  return polled || applied;
+}
+
+uint64_t StoreRunner::NextPollDueMs() { return store_.NextTickMs(); }
 
 StoreRunner::~StoreRunner() { Stop(); }
 
 void StoreRunner::Start() {
   using W = Store::Worker;
   for (W w : kAllWorkers) {
-    Waker& to = apply_on_poller_ && w == W::kApplier ? WakerOf(W::kPoller) : WakerOf(w);
+    bool to_poller = w == W::kPoller || (apply_on_poller_ && w == W::kApplier);
+    if (to_poller && wake_poller_) {
+      store_.SetNotify(w, wake_poller_);
+      continue;
+    }
+    Waker& to = to_poller ? WakerOf(W::kPoller) : WakerOf(w);
     store_.SetNotify(w, [&to] { to.Wake(); });
   }
   started_ = true;
@@ -35,17 +52,10 @@ void StoreRunner::Start() {
           Loop(WakerOf(w), run_once, due);
         }));
   };
-  std::function<bool()> poll = [this] { return store_.RunOnce(); };
-  if (apply_on_poller_) {
-    poll = [this] {
-      bool polled = store_.RunOnce();
-      bool applied = store_.applier().RunOnce();
-      return polled || applied;
-    };
-  } else {
+  if (!apply_on_poller_)
     run(W::kApplier, "raft-apply", [this] { return store_.applier().RunOnce(); }, nullptr);
-  }
-  run(W::kPoller, "raft-poller", std::move(poll), [this] { return store_.NextTickMs(); });
+  if (!wake_poller_)
+    run(W::kPoller, "raft-poller", [this] { return PollOnce(); }, [this] { return NextPollDueMs(); });
   run(W::kSnapshot, "raft-snap", [this] { return store_.RunSnapshotWorkerOnce(); }, nullptr);
   run(W::kGc, "raft-gc", [this] { return store_.RunGcWorkerOnce(); }, nullptr);
 }

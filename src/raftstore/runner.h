@@ -2,7 +2,10 @@
 // poller, applier, snapshot worker, gc worker) gets a thread that runs its
 // RunOnce() while there is work and otherwise sleeps until input arrives
 // (Store::SetNotify) or, for the poller, until the next tick is due. Each
-// worker has its own wake-up: input for one never wakes the others.
+// worker has its own wake-up: input for one never wakes the others. The
+// poller can instead run on a thread the owner provides (a store runs it on
+// the thread that reads the network, so that no hand-off lies between a
+// message read and its handling).
 //
 // The cluster harness does not use this: it steps the same workers on one
 // thread in a seeded order.
@@ -27,13 +30,24 @@ class StoreRunner {
   // With `apply_on_poller`, the poller's thread also runs the applier, after
   // each poll round, and input for the applier wakes it; otherwise the
   // applier has a thread of its own.
-  StoreRunner(Store& store, const Clock& clock, bool apply_on_poller = false);
+  // With `wake_poller`, the poller gets no thread: its owner runs PollOnce
+  // on a thread of its own (a store's grpc-kv-0) while it returns true, again
+  // whenever input calls `wake_poller` (from any thread, the owner's
+  // included), and at NextPollDueMs; never after Stop began.
+  StoreRunner(Store& store, const Clock& clock, bool apply_on_poller = false,
+              std::function<void()> wake_poller = nullptr);
   ~StoreRunner();
   StoreRunner(const StoreRunner&) = delete;
   StoreRunner& operator=(const StoreRunner&) = delete;
 
   // Starts the threads. Call once, after Store::Start.
   void Start();
+  // Without a poller thread: one poll round (and, with apply_on_poller, one
+  // applier round); whether it did anything.
+  bool PollOnce();
+  // When the next round is due without input (the next tick), in the
+  // clock's milliseconds.
+  uint64_t NextPollDueMs();
   // Stops and joins the threads (each finishes its current step). Then the
   // owner calls Store::Stop to answer what is still waiting. Idempotent.
   void Stop();
@@ -59,6 +73,7 @@ class StoreRunner {
   Store& store_;
   const Clock& clock_;
   const bool apply_on_poller_;
+  std::function<void()> wake_poller_;  // set: the poller has no thread
   std::array<Waker, kWorkers> wakers_;
   bool started_ = false;
   std::vector<std::thread> threads_;

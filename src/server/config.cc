@@ -63,6 +63,7 @@ const toml_config::Fields<Config>& ConfigFields() {
       {"raftstore.max-apply-backlog-size",
        Rs(AsSize, &raftstore::RaftstoreConfig::max_apply_backlog_bytes)},
       {"raftstore.apply-pool-size", Rs(AsU64, &raftstore::RaftstoreConfig::apply_pool_size)},
+      {"raftstore.store-pool-size", Rs(AsU64, &raftstore::RaftstoreConfig::store_pool_size)},
       {"raftstore.snap-generate-concurrency",
        Rs(AsU64, &raftstore::RaftstoreConfig::snap_generate_concurrency)},
       {"raftstore.region-heartbeat-interval",
@@ -193,6 +194,8 @@ Status ValidateConfig(const Config& c) {
     }
     if (r.apply_pool_size > 1)
       return invalid("raftstore.apply-pool-size must be 0 (apply on the poller) or 1");
+    if (r.store_pool_size > 1)
+      return invalid("raftstore.store-pool-size must be 0 (poll on the gRPC thread) or 1");
     if (!r.LeaseIsSafe()) {
       return invalid(
           "raftstore.raft-store-max-leader-lease must be shorter than the election timeout less "

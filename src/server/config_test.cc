@@ -98,20 +98,24 @@ TEST(ConfigTest, SyntaxErrorHasPosition) {
   EXPECT_NE(c.status().message().find("t.toml:1"), std::string::npos) << c.status();
 }
 
-TEST(ConfigTest, ApplyPoolSizeIsZeroOrOne) {
-  auto validate = [](int n) {
-    auto c = ParseConfig(fmt::format("[raftstore]\napply-pool-size = {}\n", n), "t");
-    EXPECT_TRUE(c.ok()) << c.status();
-    if (!c.ok()) return c.status();
-    EXPECT_EQ(c->raftstore.apply_pool_size, static_cast<size_t>(n));
-    c->scheduler = "127.0.0.1:2379";  // cluster mode: the raftstore settings count
-    return ValidateConfig(*c);
-  };
-  EXPECT_TRUE(validate(0).ok()) << validate(0);
-  EXPECT_TRUE(validate(1).ok()) << validate(1);
-  Status s = validate(2);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_NE(s.message().find("raftstore.apply-pool-size"), std::string::npos) << s;
+TEST(ConfigTest, PoolSizesAreZeroOrOne) {
+  for (std::string key : {"apply-pool-size", "store-pool-size"}) {
+    auto validate = [&key](int n) {
+      auto c = ParseConfig(fmt::format("[raftstore]\n{} = {}\n", key, n), "t");
+      EXPECT_TRUE(c.ok()) << c.status();
+      if (!c.ok()) return c.status();
+      const auto& r = c->raftstore;
+      EXPECT_EQ(key == "apply-pool-size" ? r.apply_pool_size : r.store_pool_size,
+                static_cast<size_t>(n));
+      c->scheduler = "127.0.0.1:2379";  // cluster mode: the raftstore settings count
+      return ValidateConfig(*c);
+    };
+    EXPECT_TRUE(validate(0).ok()) << validate(0);
+    EXPECT_TRUE(validate(1).ok()) << validate(1);
+    Status s = validate(2);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    EXPECT_NE(s.message().find("raftstore." + key), std::string::npos) << s;
+  }
 }
 
 TEST(ConfigTest, GrpcConcurrencyIsOneToSixtyFour) {

@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "common/thread_name.h"
 #include "health.grpc.pb.h"
+#include "server/queue_loop.h"
 #include "tinykvpb.grpc.pb.h"
 
 namespace tinykv::server {
@@ -242,6 +243,7 @@ struct KvService::Impl {
   grpc::health::v1::Health::AsyncService health;
   std::vector<std::unique_ptr<Method>> methods;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  std::unique_ptr<QueueLoop> loop;  // the first queue's
   std::vector<std::thread> pollers;
   StreamRegistry streams;
   std::atomic<bool> serving{false};
@@ -506,6 +508,7 @@ void KvService::Register(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->kv);
   builder.RegisterService(&impl_->health);
   for (int i = 0; i < impl_->threads; ++i) impl_->cqs.push_back(builder.AddCompletionQueue());
+  impl_->loop = std::make_unique<QueueLoop>(impl_->cqs.front().get());
 }
 
 void KvService::Start() {
@@ -514,14 +517,20 @@ void KvService::Start() {
   for (size_t i = 0; i < impl_->cqs.size(); ++i) {
     grpc::ServerCompletionQueue* cq = impl_->cqs[i].get();
     for (auto& m : impl_->methods) m->Listen(cq);
-    impl_->pollers.push_back(
-        NamedThread(fmt::format("grpc-kv-{}", i), [cq] { client::DrainQueue(cq); }));
+    std::function<void()> drain = [cq] { client::DrainQueue(cq); };
+    if (i == 0) drain = [loop = impl_->loop.get()] { loop->Run(); };
+    impl_->pollers.push_back(NamedThread(fmt::format("grpc-kv-{}", i), std::move(drain)));
   }
 }
 
 grpc::CompletionQueue* KvService::queue() {
   TKV_CHECK(!impl_->cqs.empty());
   return impl_->cqs.front().get();
+}
+
+QueueLoop& KvService::loop() {
+  TKV_CHECK(impl_->loop != nullptr);
+  return *impl_->loop;
 }
 
 void KvService::SetServing(bool serving) { impl_->serving = serving; }
@@ -531,9 +540,11 @@ void KvService::CloseStreams() { impl_->streams.CloseAll(); }
 void KvService::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->loop != nullptr) impl_->loop->Close();
   for (auto& cq : impl_->cqs) cq->Shutdown();
   for (auto& t : impl_->pollers) t.join();
-  // Never started: nothing is in the queues but their shutdown.
+  // Never started: nothing is in the queues but their shutdown (and an
+  // alarm of a Wake).
   if (impl_->pollers.empty())
     for (auto& cq : impl_->cqs) client::DrainQueue(cq.get());
 }

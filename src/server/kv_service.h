@@ -46,6 +46,8 @@ class ServerBuilder;
 
 namespace tinykv::server {
 
+class QueueLoop;
+
 class StreamCloser {
  public:
   virtual ~StreamCloser() = default;
@@ -90,6 +92,9 @@ class KvService {
   // components' asynchronous client calls (every tag a client::QueueTag).
   // They must end before Stop.
   grpc::CompletionQueue* queue();
+  // After Register: the loop of that queue's thread (grpc-kv-0), which can
+  // also run other work (the store's raft poll round) between events.
+  QueueLoop& loop();
   // What health checks answer (NOT_SERVING until set).
   void SetServing(bool serving);
   // Ends the Raft and Snapshot streams and health watches (at shutdown,

@@ -13,6 +13,7 @@
 #include "raftstore/runner.h"
 #include "raftstore/store.h"
 #include "server/kv_service.h"
+#include "server/queue_loop.h"
 #include "server/kv_storage.h"
 #include "server/process.h"
 #include "server/raw_kv.h"
@@ -88,6 +89,7 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
   service->Start();
   // On the service's queue: its thread stays the only one that polls.
   if (server->transport_ != nullptr) server->transport_->SetQueue(service->queue());
+  if (server->store_ != nullptr) server->StartRunner(service->loop());
   if (server->link_ != nullptr) {
     server->link_->OpenStream(service->queue());
     // Other stores and clients find this store through the scheduler.
@@ -143,10 +145,25 @@ Status Server::StartStore() {
   store_ = std::make_unique<raftstore::Store>(deps);
   transport_->SetStore(store_.get());
   TKV_RETURN_IF_ERROR(store_->Start());
-  runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_,
-                                                     config_.raftstore.apply_pool_size == 0);
-  runner_->Start();
   return Status::OK();
+}
+
+void Server::StartRunner(QueueLoop& loop) {
+  bool apply_on_poller = config_.raftstore.apply_pool_size == 0;
+  if (config_.raftstore.store_pool_size > 0) {
+    runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_, apply_on_poller);
+    runner_->Start();
+    return;
+  }
+  // The poll rounds run on the loop's thread, between network events.
+  runner_ = std::make_unique<raftstore::StoreRunner>(*store_, *clock_, apply_on_poller,
+                                                     [&loop] { loop.Wake(); });
+  raftstore::StoreRunner* runner = runner_.get();
+  loop.SetWork({.run_once = [runner] { return runner->PollOnce(); },
+                .next_due_ms = [runner] { return runner->NextPollDueMs(); },
+                .clock = clock_.get()});
+  runner_->Start();
+  loop.Wake();  // input that came before
 }
 
 Status Server::BootstrapFixed(const std::map<uint64_t, std::string>& members) {
@@ -181,8 +198,13 @@ Status Server::BootstrapFixed(const std::map<uint64_t, std::string>& members) {
 
 void Server::StopStore() {
   if (link_ != nullptr) link_->Stop();
-  if (runner_ == nullptr) return;
-  runner_->Stop();
+  if (store_ == nullptr || stopped_store_) return;
+  stopped_store_ = true;
+  if (runner_ != nullptr) {
+    // No poll round runs on grpc-kv-0 any more (its queue ends later).
+    if (config_.raftstore.store_pool_size == 0) service_->loop().ClearWork();
+    runner_->Stop();
+  }
   transport_->Stop();
   store_->Stop();
   runner_.reset();

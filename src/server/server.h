@@ -39,6 +39,7 @@ namespace tinykv::server {
 class RawKv;
 class TxnKv;
 class KvService;
+class QueueLoop;
 class KvStorage;
 class GrpcTransport;
 class SchedulerLink;
@@ -66,7 +67,11 @@ class Server {
 
  private:
   explicit Server(const Config& config);
+  // Opens the store (cluster mode); its threads start with StartRunner.
   Status StartStore();
+  // Once the service has started: the store's workers run (the poll rounds
+  // on `loop`'s thread unless raftstore.store-pool-size is 1).
+  void StartRunner(QueueLoop& loop);
   Status BootstrapFixed(const std::map<uint64_t, std::string>& members);
   // Stops the store's threads and transport, answering what still waits.
   void StopStore();
@@ -82,6 +87,7 @@ class Server {
   std::unique_ptr<GrpcTransport> transport_;             //   store and its threads
   std::unique_ptr<raftstore::Store> store_;
   std::unique_ptr<raftstore::StoreRunner> runner_;
+  bool stopped_store_ = false;
   std::unique_ptr<KvStorage> kv_;
   std::unique_ptr<RawKv> raw_;
   std::unique_ptr<TxnKv> txn_;

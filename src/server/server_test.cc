@@ -306,9 +306,17 @@ TEST_F(ServerTest, SecondServerOnSamePortFails) {
 
 TEST_F(ServerTest, ClusterModeServesTheRegionItHosts) { ServeTheRegionItHosts(); }
 
-// The same with the applier on a thread of its own instead of the poller's.
+// The same with the applier on a thread of its own instead of the poller's
+// (whose rounds run on grpc-kv-0: the applier's results wake it from
+// another thread).
 TEST_F(ServerTest, ClusterModeServesTheRegionItHostsWithAnApplierThread) {
   config_.raftstore.apply_pool_size = 1;
+  ServeTheRegionItHosts();
+}
+
+// With the poll rounds on a raft-poller thread instead of grpc-kv-0.
+TEST_F(ServerTest, ClusterModeServesTheRegionItHostsWithAPollerThread) {
+  config_.raftstore.store_pool_size = 1;
   ServeTheRegionItHosts();
 }
 
